@@ -1,0 +1,315 @@
+/*
+ * dtf native kernels: the same operations, in the same floating-point order, as
+ * src/kernels/js.ts. Reductions use 8 lane accumulators combined in a fixed tree, and the build
+ * uses -ffp-contract=off and no fast-math, so results are bit-identical to the TypeScript kernels
+ * whatever SIMD width the compiler picks. No allocation: every buffer is a caller's Float64Array.
+ */
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LANES 8
+
+static inline double dot(const double *restrict a, const double *restrict b, int n) {
+  double s[LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) s[j] += a[i + j] * b[i + j];
+  for (int j = 0; i + j < n; j++) s[j] += a[i + j] * b[i + j];
+  return s[0] + s[1] + (s[2] + s[3]) + (s[4] + s[5] + (s[6] + s[7]));
+}
+
+static inline void axpy(double alpha, const double *restrict x, double *restrict y, int n) {
+  for (int i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* ---- argument helpers -------------------------------------------------------------------- */
+
+typedef struct {
+  napi_env env;
+  napi_value *argv;
+  bool failed;
+} Args;
+
+static void fail(Args *a, const char *msg) {
+  if (!a->failed) napi_throw_type_error(a->env, NULL, msg);
+  a->failed = true;
+}
+
+static double *f64(Args *a, int i, size_t *len) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array) {
+    fail(a, "expected a Float64Array argument");
+    return NULL;
+  }
+  if (len) *len = length;
+  return (double *)data;
+}
+
+static int32_t *i32(Args *a, int i, size_t *len) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array) {
+    fail(a, "expected an Int32Array argument");
+    return NULL;
+  }
+  if (len) *len = length;
+  return (int32_t *)data;
+}
+
+static int int_arg(Args *a, int i) {
+  int32_t v = 0;
+  if (napi_get_value_int32(a->env, a->argv[i], &v) != napi_ok) fail(a, "expected an integer argument");
+  return v;
+}
+
+static double num_arg(Args *a, int i) {
+  double v = 0;
+  if (napi_get_value_double(a->env, a->argv[i], &v) != napi_ok) fail(a, "expected a number argument");
+  return v;
+}
+
+static bool bool_arg(Args *a, int i) {
+  bool v = false;
+  if (napi_get_value_bool(a->env, a->argv[i], &v) != napi_ok) fail(a, "expected a boolean argument");
+  return v;
+}
+
+#define MAX_ORDER 32
+
+/* Reads a JS array of Float64Arrays into out[]; returns its length. */
+static int f64_list(Args *a, int i, double **out) {
+  uint32_t n = 0;
+  if (napi_get_array_length(a->env, a->argv[i], &n) != napi_ok || n > MAX_ORDER) {
+    fail(a, "expected an array of at most 32 Float64Arrays");
+    return 0;
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    napi_value el;
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    napi_get_element(a->env, a->argv[i], k, &el);
+    if (napi_get_typedarray_info(a->env, el, &type, &length, &data, NULL, NULL) != napi_ok ||
+        type != napi_float64_array) {
+      fail(a, "expected an array of Float64Arrays");
+      return 0;
+    }
+    out[k] = (double *)data;
+  }
+  return (int)n;
+}
+
+#define ARGS(count)                                          \
+  size_t argc = count;                                       \
+  napi_value argv[count];                                    \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);      \
+  Args A = {env, argv, false};                               \
+  if (argc < count) {                                        \
+    fail(&A, "too few arguments");                           \
+    return NULL;                                             \
+  }
+
+static napi_value number(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+/* ---- CP completion (see src/kernels/js.ts cpCompletion) ----------------------------------- */
+
+static void group_products(const int32_t *rows, int count, int first, int size, double **factors, int R,
+                           double *out) {
+  for (int t = 0; t < count; t++) {
+    double *o = out + (size_t)t * R;
+    memcpy(o, factors[first] + (size_t)rows[t * size] * R, sizeof(double) * R);
+    for (int u = 1; u < size; u++) {
+      const double *f = factors[first + u] + (size_t)rows[t * size + u] * R;
+      for (int r = 0; r < R; r++) o[r] *= f[r];
+    }
+  }
+}
+
+static void scatter_group_grads(const int32_t *rows, int count, int first, int size, const double *e,
+                                double **factors, double **grads, int R, double *tmp) {
+  for (int t = 0; t < count; t++) {
+    const double *et = e + (size_t)t * R;
+    for (int u = 0; u < size; u++) {
+      double *g = grads[first + u] + (size_t)rows[t * size + u] * R;
+      if (size == 1) {
+        for (int r = 0; r < R; r++) g[r] += et[r];
+        continue;
+      }
+      memcpy(tmp, et, sizeof(double) * R);
+      for (int w = 0; w < size; w++) {
+        if (w == u) continue;
+        const double *f = factors[first + w] + (size_t)rows[t * size + w] * R;
+        for (int r = 0; r < R; r++) tmp[r] *= f[r];
+      }
+      for (int r = 0; r < R; r++) g[r] += tmp[r];
+    }
+  }
+}
+
+static napi_value CpCompletion(napi_env env, napi_callback_info info) {
+  ARGS(14);
+  int split = int_arg(&A, 0), R = int_arg(&A, 1);
+  size_t nRows1 = 0, nRows2 = 0, m = 0, np1 = 0, np2 = 0;
+  int32_t *rows1 = i32(&A, 2, &nRows1), *rows2 = i32(&A, 3, &nRows2);
+  int32_t *obs1 = i32(&A, 4, &m), *obs2 = i32(&A, 5, NULL);
+  double *y = f64(&A, 6, NULL);
+  double *p1 = f64(&A, 7, &np1), *p2 = f64(&A, 8, &np2), *e1 = f64(&A, 9, NULL), *e2 = f64(&A, 10, NULL);
+  double *tmp = f64(&A, 11, NULL);
+  double *factors[MAX_ORDER], *grads[MAX_ORDER];
+  int order = f64_list(&A, 12, factors);
+  int orderG = f64_list(&A, 13, grads);
+  if (A.failed) return NULL;
+  if (order != orderG || split < 1 || split >= order || R < 1) {
+    fail(&A, "cpCompletion: inconsistent order/split/R");
+    return NULL;
+  }
+  int size1 = split, size2 = order - split;
+  int count1 = (int)(nRows1 / size1), count2 = (int)(nRows2 / size2);
+  group_products(rows1, count1, 0, size1, factors, R, p1);
+  group_products(rows2, count2, split, size2, factors, R, p2);
+  memset(e1, 0, sizeof(double) * np1);
+  memset(e2, 0, sizeof(double) * np2);
+  const double c = 2.0 / (double)m;
+  double loss = 0;
+  for (size_t k = 0; k < m; k++) {
+    double *a1 = p1 + (size_t)obs1[k] * R, *a2 = p2 + (size_t)obs2[k] * R;
+    double residual = dot(a1, a2, R) - y[k];
+    loss += residual * residual;
+    double e = c * residual;
+    axpy(e, a2, e1 + (size_t)obs1[k] * R, R);
+    axpy(e, a1, e2 + (size_t)obs2[k] * R, R);
+  }
+  /* grads are d_n × R; their sizes are not passed, so zero them via their typed-array lengths */
+  for (int n = 0; n < order; n++) {
+    napi_value el;
+    size_t len;
+    napi_typedarray_type type;
+    void *data;
+    napi_get_element(env, argv[13], n, &el);
+    napi_get_typedarray_info(env, el, &type, &len, &data, NULL, NULL);
+    memset(data, 0, sizeof(double) * len);
+  }
+  scatter_group_grads(rows1, count1, 0, size1, e1, factors, grads, R, tmp);
+  scatter_group_grads(rows2, count2, split, size2, e2, factors, grads, R, tmp);
+  return number(env, loss / (double)m);
+}
+
+/* ---- dense helpers ------------------------------------------------------------------------ */
+
+static napi_value Gemm(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
+  bool acc = bool_arg(&A, 6);
+  if (A.failed) return NULL;
+  if (!acc) memset(c, 0, sizeof(double) * (size_t)m * n);
+  for (int i = 0; i < m; i++)
+    for (int p = 0; p < k; p++) axpy(a[(size_t)i * k + p], b + (size_t)p * n, c + (size_t)i * n, n);
+  return NULL;
+}
+
+static napi_value GemmNT(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
+  if (A.failed) return NULL;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) c[(size_t)i * n + j] = dot(a + (size_t)i * k, b + (size_t)j * k, k);
+  return NULL;
+}
+
+static napi_value GemmTN(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
+  if (A.failed) return NULL;
+  memset(c, 0, sizeof(double) * (size_t)m * n);
+  for (int p = 0; p < k; p++)
+    for (int i = 0; i < m; i++) axpy(a[(size_t)p * m + i], b + (size_t)p * n, c + (size_t)i * n, n);
+  return NULL;
+}
+
+static napi_value BatchedMatVec(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  double *mats = f64(&A, 0, NULL), *x = f64(&A, 1, NULL), *y = f64(&A, 2, NULL);
+  int R = int_arg(&A, 3), d = int_arg(&A, 4);
+  bool transpose = bool_arg(&A, 5);
+  if (A.failed) return NULL;
+  size_t dd = (size_t)d * d;
+  for (int r = 0; r < R; r++) {
+    const double *M = mats + r * dd, *xr = x + (size_t)r * d;
+    double *yr = y + (size_t)r * d;
+    if (!transpose) {
+      for (int i = 0; i < d; i++) yr[i] = dot(M + (size_t)i * d, xr, d);
+    } else {
+      for (int i = 0; i < d; i++) yr[i] = 0;
+      for (int j = 0; j < d; j++) axpy(xr[j], M + (size_t)j * d, yr, d);
+    }
+  }
+  return NULL;
+}
+
+static napi_value BatchedOuter(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  double *g = f64(&A, 0, NULL), *x = f64(&A, 1, NULL), *out = f64(&A, 2, NULL);
+  int R = int_arg(&A, 3), d = int_arg(&A, 4);
+  if (A.failed) return NULL;
+  size_t dd = (size_t)d * d;
+  for (int r = 0; r < R; r++)
+    for (int i = 0; i < d; i++) {
+      double gi = g[(size_t)r * d + i];
+      double *o = out + r * dd + (size_t)i * d;
+      const double *xr = x + (size_t)r * d;
+      for (int j = 0; j < d; j++) o[j] = gi * xr[j];
+    }
+  return NULL;
+}
+
+static napi_value SumSquares(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  size_t n;
+  double *x = f64(&A, 0, &n);
+  if (A.failed) return NULL;
+  return number(env, dot(x, x, (int)n));
+}
+
+static napi_value Axpy(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  double alpha = num_arg(&A, 0);
+  size_t n, ny;
+  double *x = f64(&A, 1, &n), *y = f64(&A, 2, &ny);
+  if (A.failed) return NULL;
+  if (ny < n) {
+    fail(&A, "axpy: y is shorter than x");
+    return NULL;
+  }
+  axpy(alpha, x, y, (int)n);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"cpCompletion", NULL, CpCompletion, NULL, NULL, NULL, napi_default, NULL},
+      {"gemm", NULL, Gemm, NULL, NULL, NULL, napi_default, NULL},
+      {"gemmNT", NULL, GemmNT, NULL, NULL, NULL, napi_default, NULL},
+      {"gemmTN", NULL, GemmTN, NULL, NULL, NULL, napi_default, NULL},
+      {"batchedMatVec", NULL, BatchedMatVec, NULL, NULL, NULL, napi_default, NULL},
+      {"batchedOuter", NULL, BatchedOuter, NULL, NULL, NULL, napi_default, NULL},
+      {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
+      {"axpy", NULL, Axpy, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}

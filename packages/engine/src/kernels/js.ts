@@ -1,0 +1,173 @@
+import type { CpCompletionPlan, Kernels } from "./types.ts";
+
+/** Dot product with 8 lane accumulators and a fixed combine tree (same order as the C kernel). */
+export function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let s4 = 0;
+  let s5 = 0;
+  let s6 = 0;
+  let s7 = 0;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 += a[ao + i] * b[bo + i];
+    s1 += a[ao + i + 1] * b[bo + i + 1];
+    s2 += a[ao + i + 2] * b[bo + i + 2];
+    s3 += a[ao + i + 3] * b[bo + i + 3];
+    s4 += a[ao + i + 4] * b[bo + i + 4];
+    s5 += a[ao + i + 5] * b[bo + i + 5];
+    s6 += a[ao + i + 6] * b[bo + i + 6];
+    s7 += a[ao + i + 7] * b[bo + i + 7];
+  }
+  const rest = n - i;
+  if (rest > 0) s0 += a[ao + i] * b[bo + i];
+  if (rest > 1) s1 += a[ao + i + 1] * b[bo + i + 1];
+  if (rest > 2) s2 += a[ao + i + 2] * b[bo + i + 2];
+  if (rest > 3) s3 += a[ao + i + 3] * b[bo + i + 3];
+  if (rest > 4) s4 += a[ao + i + 4] * b[bo + i + 4];
+  if (rest > 5) s5 += a[ao + i + 5] * b[bo + i + 5];
+  if (rest > 6) s6 += a[ao + i + 6] * b[bo + i + 6];
+  return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));
+}
+
+/** y[yo..yo+n) += alpha · x[xo..xo+n) */
+function axpyAt(alpha: number, x: Float64Array, xo: number, y: Float64Array, yo: number, n: number): void {
+  for (let i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
+}
+
+/** Group products: P[t] = ∘ over the group's modes of A^(m)[i_m], in mode order. */
+function groupProducts(rows: Int32Array, modes: number[], factors: Float64Array[], R: number, out: Float64Array) {
+  const s = modes.length;
+  const count = rows.length / s;
+  for (let t = 0; t < count; t++) {
+    const o = t * R;
+    const first = factors[modes[0]];
+    const f0 = rows[t * s] * R;
+    for (let r = 0; r < R; r++) out[o + r] = first[f0 + r];
+    for (let u = 1; u < s; u++) {
+      const f = factors[modes[u]];
+      const fo = rows[t * s + u] * R;
+      for (let r = 0; r < R; r++) out[o + r] *= f[fo + r];
+    }
+  }
+}
+
+/** G^(m)[i_m] += E[t] ∘ (∘ over the group's other modes of A^(m')[i_m']) for every mode of the group. */
+function scatterGroupGrads(
+  rows: Int32Array,
+  modes: number[],
+  e: Float64Array,
+  factors: Float64Array[],
+  grads: Float64Array[],
+  R: number,
+  tmp: Float64Array,
+) {
+  const s = modes.length;
+  const count = rows.length / s;
+  for (let t = 0; t < count; t++) {
+    const eo = t * R;
+    for (let u = 0; u < s; u++) {
+      const g = grads[modes[u]];
+      const go = rows[t * s + u] * R;
+      if (s === 1) {
+        for (let r = 0; r < R; r++) g[go + r] += e[eo + r];
+        continue;
+      }
+      for (let r = 0; r < R; r++) tmp[r] = e[eo + r];
+      for (let w = 0; w < s; w++) {
+        if (w === u) continue;
+        const f = factors[modes[w]];
+        const fo = rows[t * s + w] * R;
+        for (let r = 0; r < R; r++) tmp[r] *= f[fo + r];
+      }
+      for (let r = 0; r < R; r++) g[go + r] += tmp[r];
+    }
+  }
+}
+
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+export const jsKernels: Kernels = {
+  name: "js",
+
+  cpCompletion(plan: CpCompletionPlan, factors: Float64Array[], grads: Float64Array[]): number {
+    const { R, split, order, p1, p2, e1, e2 } = plan;
+    const g1 = range(0, split);
+    const g2 = range(split, order);
+    groupProducts(plan.rows1, g1, factors, R, p1);
+    groupProducts(plan.rows2, g2, factors, R, p2);
+    e1.fill(0);
+    e2.fill(0);
+    const m = plan.obsValue.length;
+    const c = 2 / m;
+    let loss = 0;
+    for (let k = 0; k < m; k++) {
+      const o1 = plan.obsRow1[k] * R;
+      const o2 = plan.obsRow2[k] * R;
+      const residual = dot(p1, o1, p2, o2, R) - plan.obsValue[k];
+      loss += residual * residual;
+      const e = c * residual;
+      axpyAt(e, p2, o2, e1, o1, R);
+      axpyAt(e, p1, o1, e2, o2, R);
+    }
+    for (const g of grads) g.fill(0);
+    scatterGroupGrads(plan.rows1, g1, e1, factors, grads, R, plan.tmp);
+    scatterGroupGrads(plan.rows2, g2, e2, factors, grads, R, plan.tmp);
+    return loss / m;
+  },
+
+  gemm(a, b, c, m, k, n, accumulate) {
+    if (!accumulate) c.fill(0, 0, m * n);
+    for (let i = 0; i < m; i++) {
+      for (let p = 0; p < k; p++) axpyAt(a[i * k + p], b, p * n, c, i * n, n);
+    }
+  },
+
+  gemmNT(a, b, c, m, k, n) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) c[i * n + j] = dot(a, i * k, b, j * k, k);
+    }
+  },
+
+  gemmTN(a, b, c, m, k, n) {
+    c.fill(0, 0, m * n);
+    for (let p = 0; p < k; p++) {
+      for (let i = 0; i < m; i++) axpyAt(a[p * m + i], b, p * n, c, i * n, n);
+    }
+  },
+
+  batchedMatVec(mats, x, y, R, d, transpose) {
+    const dd = d * d;
+    for (let r = 0; r < R; r++) {
+      const mo = r * dd;
+      const xo = r * d;
+      if (!transpose) {
+        for (let i = 0; i < d; i++) y[xo + i] = dot(mats, mo + i * d, x, xo, d);
+      } else {
+        for (let i = 0; i < d; i++) y[xo + i] = 0;
+        for (let j = 0; j < d; j++) axpyAt(x[xo + j], mats, mo + j * d, y, xo, d);
+      }
+    }
+  },
+
+  batchedOuter(g, x, out, R, d) {
+    const dd = d * d;
+    for (let r = 0; r < R; r++) {
+      for (let i = 0; i < d; i++) {
+        const gi = g[r * d + i];
+        const oo = r * dd + i * d;
+        for (let j = 0; j < d; j++) out[oo + j] = gi * x[r * d + j];
+      }
+    }
+  },
+
+  sumSquares(x) {
+    return dot(x, 0, x, 0, x.length);
+  },
+
+  axpy(alpha, x, y) {
+    axpyAt(alpha, x, 0, y, 0, x.length);
+  },
+};

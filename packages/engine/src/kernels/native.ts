@@ -1,0 +1,79 @@
+import { createRequire } from "node:module";
+import type { Kernels } from "./types.ts";
+
+/** The addon's raw functions (packages/engine/native/kernels.c). */
+type Addon = {
+  cpCompletion(
+    split: number,
+    R: number,
+    rows1: Int32Array,
+    rows2: Int32Array,
+    obsRow1: Int32Array,
+    obsRow2: Int32Array,
+    obsValue: Float64Array,
+    p1: Float64Array,
+    p2: Float64Array,
+    e1: Float64Array,
+    e2: Float64Array,
+    tmp: Float64Array,
+    factors: Float64Array[],
+    grads: Float64Array[],
+  ): number;
+  gemm(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number, acc: boolean): void;
+  gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
+  gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
+  batchedMatVec(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number, t: boolean): void;
+  batchedOuter(g: Float64Array, x: Float64Array, out: Float64Array, R: number, d: number): void;
+  sumSquares(x: Float64Array): number;
+  axpy(alpha: number, x: Float64Array, y: Float64Array): void;
+};
+
+let loaded: Kernels | null | undefined;
+let loadError: unknown;
+
+/** Where `npm run build` puts the addon. */
+export const NATIVE_ADDON_PATH = new URL("../../build/dtf_kernels.node", import.meta.url).pathname;
+
+/** The native kernels, or null when the addon was not built (see `nativeLoadError`). */
+export function nativeKernels(): Kernels | null {
+  if (loaded !== undefined) return loaded;
+  try {
+    const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Addon;
+    loaded = {
+      name: "native",
+      cpCompletion: (plan, factors, grads) =>
+        addon.cpCompletion(
+          plan.split,
+          plan.R,
+          plan.rows1,
+          plan.rows2,
+          plan.obsRow1,
+          plan.obsRow2,
+          plan.obsValue,
+          plan.p1,
+          plan.p2,
+          plan.e1,
+          plan.e2,
+          plan.tmp,
+          factors,
+          grads,
+        ),
+      gemm: addon.gemm,
+      gemmNT: addon.gemmNT,
+      gemmTN: addon.gemmTN,
+      batchedMatVec: addon.batchedMatVec,
+      batchedOuter: addon.batchedOuter,
+      sumSquares: addon.sumSquares,
+      axpy: addon.axpy,
+    };
+  } catch (err) {
+    loadError = err;
+    loaded = null;
+  }
+  return loaded;
+}
+
+export function nativeLoadError(): unknown {
+  nativeKernels();
+  return loadError;
+}

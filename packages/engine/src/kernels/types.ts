@@ -1,0 +1,53 @@
+/**
+ * The hot-path kernels every training step goes through. Two implementations share this
+ * contract: `jsKernels` (TypeScript, the portable fallback) and the native addon (C, the same
+ * operation order, so both give bit-identical results). Reductions use 8 independent lane
+ * accumulators combined in a fixed tree, which makes the result independent of SIMD width.
+ */
+export type CpCompletionPlan = {
+  order: number;
+  R: number;
+  /** Modes [0, split) form group 1, [split, order) group 2. */
+  split: number;
+  /** Distinct multi-indices of each group among the observations, rows × groupSize (Int32). */
+  rows1: Int32Array;
+  rows2: Int32Array;
+  /** Per observation (sorted by group-1 row, then group-2 row): its row in each group. */
+  obsRow1: Int32Array;
+  obsRow2: Int32Array;
+  /** Observed values in the same sorted order. */
+  obsValue: Float64Array;
+  /** Scratch: group products P and residual-weighted sums E, rows × R each. */
+  p1: Float64Array;
+  p2: Float64Array;
+  e1: Float64Array;
+  e2: Float64Array;
+  /** Scratch for a per-mode product, R. */
+  tmp: Float64Array;
+};
+
+export interface Kernels {
+  readonly name: "js" | "native";
+  /**
+   * Mean squared error over the observed entries of the Kruskal tensor of `factors`
+   * (each d_n × R, row-major) and its gradient w.r.t. each factor, written into `grads`.
+   */
+  cpCompletion(plan: CpCompletionPlan, factors: Float64Array[], grads: Float64Array[]): number;
+  /** C = A·B (accumulate: C += A·B); A m×k, B k×n. */
+  gemm(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number, accumulate: boolean): void;
+  /** C = A·Bᵀ; A m×k, B n×k (a dot product over k per entry). */
+  gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
+  /** C = Aᵀ·B; A k×m, B k×n. */
+  gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
+  /**
+   * Per-component chains: for every r, y_r = M_r x_r with M (R × d × d) and x, y (R × d).
+   * transpose: y_r = M_rᵀ x_r.
+   */
+  batchedMatVec(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number, transpose: boolean): void;
+  /** For every r: G_r = g_r x_rᵀ, G (R × d × d), g and x (R × d). */
+  batchedOuter(g: Float64Array, x: Float64Array, out: Float64Array, R: number, d: number): void;
+  /** Σ x_i² */
+  sumSquares(x: Float64Array): number;
+  /** y ← y + alpha·x */
+  axpy(alpha: number, x: Float64Array, y: Float64Array): void;
+}

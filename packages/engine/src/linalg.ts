@@ -1,0 +1,114 @@
+/** Small dense linear algebra for evaluation-time metrics (float64, row-major). */
+
+/**
+ * Eigen-decomposition of a symmetric n×n matrix by cyclic Jacobi rotations.
+ * Returns eigenvalues in descending order and, if asked, eigenvectors as columns (row-major n×n).
+ */
+export function symmetricEigen(
+  matrix: Float64Array,
+  n: number,
+  withVectors = false,
+): { values: Float64Array; vectors: Float64Array | null } {
+  const a = new Float64Array(matrix);
+  const v = withVectors ? identity(n) : null;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let i = 0; i < n; i++) {
+      diag += a[i * n + i] * a[i * n + i];
+      for (let j = i + 1; j < n; j++) off += a[i * n + j] * a[i * n + j];
+    }
+    if (off <= 1e-30 * diag || off === 0) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = a[k * n + p];
+          const akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[p * n + k];
+          const aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+        if (v) {
+          for (let k = 0; k < n; k++) {
+            const vkp = v[k * n + p];
+            const vkq = v[k * n + q];
+            v[k * n + p] = c * vkp - s * vkq;
+            v[k * n + q] = s * vkp + c * vkq;
+          }
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => a[j * n + j] - a[i * n + i]);
+  const values = Float64Array.from(order, (i) => a[i * n + i]);
+  let vectors: Float64Array | null = null;
+  if (v) {
+    vectors = new Float64Array(n * n);
+    order.forEach((src, dst) => {
+      for (let k = 0; k < n; k++) vectors![k * n + dst] = v[k * n + src];
+    });
+  }
+  return { values, vectors };
+}
+
+function identity(n: number): Float64Array {
+  const m = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) m[i * n + i] = 1;
+  return m;
+}
+
+/** Singular values (descending) from the eigenvalues of a Gram matrix. */
+export function singularValuesFromGram(gram: Float64Array, n: number): Float64Array {
+  const { values } = symmetricEigen(gram, n);
+  return values.map((x) => Math.sqrt(Math.max(0, x)));
+}
+
+/** Effective rank (Roy & Vetterli 2007): exp of the Shannon entropy of the normalised values. */
+export function effectiveRank(values: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += Math.abs(values[i]);
+  if (total === 0) return 0;
+  let h = 0;
+  for (let i = 0; i < values.length; i++) {
+    const p = Math.abs(values[i]) / total;
+    if (p > 0) h -= p * Math.log(p);
+  }
+  return Math.exp(h);
+}
+
+/** Number of values above `relTol` times the largest. */
+export function numericalRank(values: ArrayLike<number>, relTol: number): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]));
+  if (max === 0) return 0;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) > relTol * max) count++;
+  return count;
+}
+
+/** C = A·B with A (m×k), B (k×n), row-major; i-k-j order so the inner loop is contiguous. */
+export function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out?: Float64Array) {
+  const c = out ?? new Float64Array(m * n);
+  c.fill(0);
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < k; p++) {
+      const aip = a[i * k + p];
+      if (aip === 0) continue;
+      const bo = p * n;
+      const co = i * n;
+      for (let j = 0; j < n; j++) c[co + j] += aip * b[bo + j];
+    }
+  }
+  return c;
+}

@@ -1,0 +1,85 @@
+import { effectiveRank, numericalRank, singularValuesFromGram } from "./linalg.ts";
+import { denseLossAndGrad, type Model, topIndices } from "./models/model.ts";
+import type { Problem } from "./problem.ts";
+import type { RunSpec } from "./spec.ts";
+import { distance, unfoldingGram } from "./tensor.ts";
+
+/** What is measured at every evaluation (all from the full end-to-end tensor). */
+export type MetricPoint = {
+  step: number;
+  /** MSE over the training observations. */
+  train_loss: number;
+  /** ‖W − W*‖_F / ‖W*‖_F over the full tensor. */
+  recon_error: number;
+  /** MSE over the entries not observed (completion) or over all entries (sensing). */
+  heldout_mse: number;
+  /** The top_k largest component norms, largest first. */
+  component_norms: number[];
+  /** γ_r = ⟨−∇ℓ(W), ⊗_n â_r^(n)⟩ for those components (Razin et al.'s growth-rate factor). */
+  gamma: number[];
+  /** Effective rank (Roy & Vetterli) of all component norms. */
+  cp_erank: number;
+  /** Effective rank of every mode unfolding. */
+  unfolding_eranks: number[];
+  /** Largest singular values (matrix model); empty for tensors. */
+  singular_values: number[];
+  /** Largest numerical rank (σ > 1e-3·σ_max) of the mode unfoldings: the multilinear rank. */
+  rank_estimate: number;
+  /** Wall time since the start of training. */
+  wall_ms: number;
+};
+
+/** Relative tolerance of rank_estimate. */
+export const RANK_TOL = 1e-3;
+
+/** ⟨T, v_1 ⊗ … ⊗ v_N⟩ by contracting the last mode first. */
+export function contractRankOne(t: Float64Array, dims: number[], vectors: Float64Array[]): number {
+  let cur = t;
+  for (let n = dims.length - 1; n >= 0; n--) {
+    const d = dims[n];
+    const next = new Float64Array(cur.length / d);
+    const v = vectors[n];
+    for (let p = 0; p < next.length; p++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += cur[p * d + i] * v[i];
+      next[p] = s;
+    }
+    cur = next;
+  }
+  return cur[0];
+}
+
+export function evaluate(model: Model, problem: Problem, spec: RunSpec, step: number, wallMs: number): MetricPoint {
+  const w = model.fullTensor();
+  const grad = new Float64Array(w.length);
+  const trainLoss = denseLossAndGrad(problem, w, grad);
+  const recon = distance(w, problem.target) / problem.targetNorm;
+
+  let heldSum = 0;
+  let heldCount = 0;
+  for (let p = 0; p < w.length; p++) {
+    if (problem.kind === "completion" && problem.observedMask[p]) continue;
+    const d = w[p] - problem.target[p];
+    heldSum += d * d;
+    heldCount++;
+  }
+
+  const norms = model.componentNorms();
+  const top = topIndices(norms, spec.top_k);
+  const gamma = top.map((r) => -contractRankOne(grad, problem.dims, model.component(r)));
+
+  const unfoldingSigmas = problem.dims.map((d, n) => singularValuesFromGram(unfoldingGram(w, problem.dims, n), d));
+  return {
+    step,
+    train_loss: trainLoss,
+    recon_error: recon,
+    heldout_mse: heldCount > 0 ? heldSum / heldCount : 0,
+    component_norms: top.map((r) => norms[r]),
+    gamma,
+    cp_erank: effectiveRank(norms),
+    unfolding_eranks: unfoldingSigmas.map(effectiveRank),
+    singular_values: spec.model === "matrix" ? Array.from(unfoldingSigmas[0].slice(0, spec.top_k)) : [],
+    rank_estimate: Math.max(...unfoldingSigmas.map((s) => numericalRank(s, RANK_TOL))),
+    wall_ms: wallMs,
+  };
+}

@@ -1,0 +1,161 @@
+import { planCpCompletion } from "../kernels/plan.ts";
+import type { CpCompletionPlan, Kernels } from "../kernels/types.ts";
+import type { Problem } from "../problem.ts";
+import type { RunSpec } from "../spec.ts";
+import { kruskal, product, strides } from "../tensor.ts";
+import { ComponentChain, DeepChain } from "./chain.ts";
+import { block, denseLossAndGrad, layerStd, type Model, type ParamBlock } from "./model.ts";
+
+type Factorizer = {
+  forward(k: Kernels, layers: Float64Array[]): Float64Array;
+  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void;
+};
+
+/**
+ * Deep CP: W = Σ_r a_r^(1) ∘ … ∘ a_r^(N), each factor A^(n) (d_n × R) a depth-L product
+ * (`factor`: A = W_L ⋯ W_1) or one chain per column (`component`). L = 1 is Razin et al.'s CP.
+ */
+export class DeepCp implements Model {
+  readonly params: ParamBlock[] = [];
+  /** Per mode: the param indices of its layers. */
+  private readonly layerIndex: number[][] = [];
+  private readonly factorizers: Factorizer[];
+  private readonly factors: Float64Array[];
+  private readonly factorGrads: Float64Array[];
+  private readonly plan: CpCompletionPlan | null;
+  private readonly denseGrad: Float64Array | null;
+  readonly R: number;
+
+  constructor(
+    private readonly spec: RunSpec,
+    private readonly kernels: Kernels,
+    private readonly problem: Problem,
+  ) {
+    const { dim, depth, variant } = spec;
+    this.R = spec.components;
+    const R = this.R;
+    this.factorizers = dim.map((d, n) => {
+      const start = this.params.length;
+      if (variant === "component") {
+        this.params.push(block(`A${n + 1}.v`, [d, R]));
+        for (let l = 2; l <= depth; l++) this.params.push(block(`A${n + 1}.M${l}`, [R, d, d]));
+        this.layerIndex.push(Array.from({ length: depth }, (_, i) => start + i));
+        return new ComponentChain(d, R, depth);
+      }
+      const chain = new DeepChain(d, R, depth, spec.width[n]);
+      for (const [l, shape] of chain.shapes.entries()) this.params.push(block(`A${n + 1}.W${l + 1}`, shape));
+      this.layerIndex.push(Array.from({ length: depth }, (_, i) => start + i));
+      return chain;
+    });
+    this.factors = dim.map(() => new Float64Array(0));
+    this.factorGrads = dim.map((d) => new Float64Array(d * R));
+    this.plan =
+      problem.kind === "completion" ? planCpCompletion(dim, R, problem.observed, problem.values) : null;
+    this.denseGrad = problem.kind === "sensing" ? new Float64Array(product(dim)) : null;
+  }
+
+  initStds(): number[] {
+    const { init_std, init_mode, depth, variant, dim, width } = this.spec;
+    return this.layerIndex.flatMap((idx, n) =>
+      idx.map(() => layerStd(init_std, init_mode, depth, variant === "component" ? dim[n] : width[n])),
+    );
+  }
+
+  private layers(n: number): Float64Array[] {
+    return this.layerIndex[n].map((i) => this.params[i].data);
+  }
+
+  /** End-to-end factor matrices A^(n) (d_n × R, row-major). */
+  endToEndFactors(): Float64Array[] {
+    this.factorizers.forEach((f, n) => {
+      this.factors[n] = f.forward(this.kernels, this.layers(n));
+    });
+    return this.factors;
+  }
+
+  lossAndGrad(grads: Float64Array[]): number {
+    const factors = this.endToEndFactors();
+    let loss: number;
+    if (this.plan) {
+      loss = this.kernels.cpCompletion(this.plan, factors, this.factorGrads);
+    } else {
+      const w = kruskal(factors, this.spec.dim, this.R);
+      loss = denseLossAndGrad(this.problem, w, this.denseGrad!);
+      mttkrp(this.denseGrad!, this.spec.dim, factors, this.R, this.factorGrads);
+    }
+    this.factorizers.forEach((f, n) => {
+      f.backward(
+        this.kernels,
+        this.layers(n),
+        this.factorGrads[n],
+        this.layerIndex[n].map((i) => grads[i]),
+      );
+    });
+    return loss;
+  }
+
+  fullTensor(): Float64Array {
+    return kruskal(this.endToEndFactors(), this.spec.dim, this.R);
+  }
+
+  componentNorms(): Float64Array {
+    const factors = this.endToEndFactors();
+    const norms = new Float64Array(this.R).fill(1);
+    factors.forEach((a, n) => {
+      const colSq = new Float64Array(this.R);
+      for (let i = 0; i < this.spec.dim[n]; i++) {
+        for (let r = 0; r < this.R; r++) colSq[r] += a[i * this.R + r] * a[i * this.R + r];
+      }
+      for (let r = 0; r < this.R; r++) norms[r] *= Math.sqrt(colSq[r]);
+    });
+    return norms;
+  }
+
+  component(index: number): Float64Array[] {
+    return this.endToEndFactors().map((a, n) => {
+      const d = this.spec.dim[n];
+      const v = new Float64Array(d);
+      let s = 0;
+      for (let i = 0; i < d; i++) {
+        v[i] = a[i * this.R + index];
+        s += v[i] * v[i];
+      }
+      const norm = Math.sqrt(s);
+      if (norm > 0) for (let i = 0; i < d; i++) v[i] /= norm;
+      return v;
+    });
+  }
+}
+
+/**
+ * Dense MTTKRP: G^(n)[i_n] = Σ over entries g[i] · ∘_{m≠n} A^(m)[i_m], for every mode,
+ * with prefix/suffix products per entry (used for sensing, where the gradient is dense).
+ */
+export function mttkrp(g: Float64Array, dims: number[], factors: Float64Array[], R: number, out: Float64Array[]) {
+  const N = dims.length;
+  const st = strides(dims);
+  const prefix = new Float64Array((N + 1) * R);
+  const suffix = new Float64Array((N + 1) * R);
+  const idx = new Int32Array(N);
+  for (const o of out) o.fill(0);
+  for (let p = 0; p < g.length; p++) {
+    const gp = g[p];
+    if (gp === 0) continue;
+    for (let n = 0; n < N; n++) idx[n] = Math.floor(p / st[n]) % dims[n];
+    prefix.fill(1, 0, R);
+    for (let n = 0; n < N; n++) {
+      const a = factors[n];
+      for (let r = 0; r < R; r++) prefix[(n + 1) * R + r] = prefix[n * R + r] * a[idx[n] * R + r];
+    }
+    suffix.fill(1, N * R, (N + 1) * R);
+    for (let n = N - 1; n >= 0; n--) {
+      const a = factors[n];
+      for (let r = 0; r < R; r++) suffix[n * R + r] = suffix[(n + 1) * R + r] * a[idx[n] * R + r];
+    }
+    for (let n = 0; n < N; n++) {
+      const o = out[n];
+      const oo = idx[n] * R;
+      for (let r = 0; r < R; r++) o[oo + r] += gp * prefix[n * R + r] * suffix[(n + 1) * R + r];
+    }
+  }
+}

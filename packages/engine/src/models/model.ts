@@ -1,0 +1,93 @@
+import type { Kernels } from "../kernels/types.ts";
+import type { Problem } from "../problem.ts";
+
+/** One trainable array: a name (e.g. `A2.W1`), its shape and its float64 data. */
+export type ParamBlock = { name: string; shape: number[]; data: Float64Array };
+
+/** A rank-one term of the model: its norm and one unit vector per mode (sign folded into the first). */
+export type Component = { norm: number; vectors: Float64Array[] };
+
+/** What the trainer and the metrics need from a factorization. */
+export interface Model {
+  readonly params: ParamBlock[];
+  /** The Gaussian init std of every block, in block order. */
+  initStds(): number[];
+  /** Training loss (MSE over observations) and its gradient w.r.t. every block, into `grads`. */
+  lossAndGrad(grads: Float64Array[]): number;
+  /** The end-to-end tensor, full (evaluation only). */
+  fullTensor(): Float64Array;
+  /** Norms of all rank-one components (CP components, Tucker core terms, singular values). */
+  componentNorms(): Float64Array;
+  /** The unit vectors of component `index` (as ordered by componentNorms). */
+  component(index: number): Float64Array[];
+}
+
+/** Everything a model constructor needs besides the spec. */
+export type ModelContext = { kernels: Kernels; problem: Problem };
+
+/**
+ * MSE over the training observations of a full tensor `w`, and its gradient w.r.t. `w` (dense).
+ * Used for sensing, for Tucker/matrix, at evaluation, and as the test reference.
+ */
+export function denseLossAndGrad(problem: Problem, w: Float64Array, grad: Float64Array): number {
+  const m = problem.values.length;
+  const c = 2 / m;
+  grad.fill(0);
+  let loss = 0;
+  if (problem.kind === "completion") {
+    problem.observed.forEach((flat, k) => {
+      const r = w[flat] - problem.values[k];
+      loss += r * r;
+      grad[flat] += c * r;
+    });
+    return loss / m;
+  }
+  const x = problem.sensing!;
+  const size = w.length;
+  for (let k = 0; k < m; k++) {
+    let pred = 0;
+    for (let j = 0; j < size; j++) pred += x[k * size + j] * w[j];
+    const r = pred - problem.values[k];
+    loss += r * r;
+    const e = c * r;
+    for (let j = 0; j < size; j++) grad[j] += e * x[k * size + j];
+  }
+  return loss / m;
+}
+
+/** Gaussian draws for every block, in block order, row-major inside a block. */
+export function initGaussian(blocks: ParamBlock[], stds: number[], draw: () => number): void {
+  blocks.forEach((b, i) => {
+    for (let j = 0; j < b.data.length; j++) b.data[j] = draw() * stds[i];
+  });
+}
+
+/**
+ * Per-layer std. `per_layer`: init_std as given. `end_to_end`: chosen so that the product of L
+ * layers of inner width h has entries of std ≈ init_std, s = init_std^(1/L) · h^(−(L−1)/(2L))
+ * (the reference script's rule).
+ */
+export function layerStd(initStd: number, mode: "per_layer" | "end_to_end", depth: number, width: number): number {
+  if (mode === "per_layer" || depth === 1) return initStd;
+  return initStd ** (1 / depth) * width ** (-(depth - 1) / (2 * depth));
+}
+
+export function block(name: string, shape: number[]): ParamBlock {
+  return { name, shape, data: new Float64Array(shape.reduce((p, x) => p * x, 1)) };
+}
+
+/** Indices of the `k` largest values, largest first (ties by index). */
+export function topIndices(values: Float64Array, k: number): number[] {
+  return Array.from(values.keys())
+    .sort((a, b) => values[b] - values[a] || a - b)
+    .slice(0, k);
+}
+
+export function normalize(v: Float64Array): { unit: Float64Array; norm: number } {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  const norm = Math.sqrt(s);
+  const unit = new Float64Array(v.length);
+  if (norm > 0) for (let i = 0; i < v.length; i++) unit[i] = v[i] / norm;
+  return { unit, norm };
+}

@@ -1,0 +1,82 @@
+import type { Kernels } from "./kernels/types.ts";
+import type { RunSpec } from "./spec.ts";
+
+/** Applies one update to every parameter block from its gradient. */
+export interface Optimizer {
+  step(params: Float64Array[], grads: Float64Array[]): void;
+}
+
+/** Plain gradient descent θ ← θ − η g (for theory checks such as the growth law). */
+class GradientDescent implements Optimizer {
+  constructor(
+    private readonly k: Kernels,
+    private readonly lr: number,
+  ) {}
+  step(params: Float64Array[], grads: Float64Array[]): void {
+    for (let i = 0; i < params.length; i++) this.k.axpy(-this.lr, grads[i], params[i]);
+  }
+}
+
+/**
+ * GroupRMSprop (Razin et al.; Arora et al.): one scalar state for all parameters,
+ * s ← α s + (1−α) Σ‖g‖² (accumulated block by block, as the reference), ŝ = s/(1−αᵗ),
+ * and every parameter moves by −η/(√ŝ + ε)·g: GD with a global, gradient-normalised step.
+ */
+class GroupRmsProp implements Optimizer {
+  private s = 0;
+  private t = 0;
+  constructor(
+    private readonly k: Kernels,
+    private readonly lr: number,
+    private readonly eps: number,
+    private readonly alpha = 0.99,
+  ) {}
+  step(params: Float64Array[], grads: Float64Array[]): void {
+    this.t++;
+    this.s *= this.alpha;
+    for (const g of grads) this.s += (1 - this.alpha) * this.k.sumSquares(g);
+    const rate = this.lr / (Math.sqrt(this.s / (1 - this.alpha ** this.t)) + this.eps);
+    for (let i = 0; i < params.length; i++) this.k.axpy(-rate, grads[i], params[i]);
+  }
+}
+
+/** Adam (Kingma & Ba) with bias correction, β = (0.9, 0.999). */
+class Adam implements Optimizer {
+  private t = 0;
+  private m: Float64Array[] | null = null;
+  private v: Float64Array[] | null = null;
+  constructor(
+    private readonly lr: number,
+    private readonly eps: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+  ) {}
+  step(params: Float64Array[], grads: Float64Array[]): void {
+    this.m ??= params.map((p) => new Float64Array(p.length));
+    this.v ??= params.map((p) => new Float64Array(p.length));
+    this.t++;
+    const c1 = 1 - this.beta1 ** this.t;
+    const c2 = 1 - this.beta2 ** this.t;
+    params.forEach((p, i) => {
+      const g = grads[i];
+      const m = this.m![i];
+      const v = this.v![i];
+      for (let j = 0; j < p.length; j++) {
+        m[j] = this.beta1 * m[j] + (1 - this.beta1) * g[j];
+        v[j] = this.beta2 * v[j] + (1 - this.beta2) * g[j] * g[j];
+        p[j] -= (this.lr * (m[j] / c1)) / (Math.sqrt(v[j] / c2) + this.eps);
+      }
+    });
+  }
+}
+
+export function makeOptimizer(spec: RunSpec, kernels: Kernels): Optimizer {
+  switch (spec.optimizer) {
+    case "gd":
+      return new GradientDescent(kernels, spec.lr);
+    case "grouprmsprop":
+      return new GroupRmsProp(kernels, spec.lr, spec.eps);
+    case "adam":
+      return new Adam(spec.lr, spec.eps);
+  }
+}

@@ -1,0 +1,75 @@
+import { ArgumentError } from "./errors.ts";
+import type { ParamBlock } from "./models/model.ts";
+import { completionProblem, type Problem } from "./problem.ts";
+import type { RunSpec } from "./spec.ts";
+
+/**
+ * A run's data and initial parameters in the reference script's `--dump_init` JSON format
+ * (`../shared/reference/deep_cp_tc.py`): C-order flat arrays, parameters in `model.parameters()` order.
+ */
+export type ReplayData = {
+  dims: number[];
+  R: number;
+  depth: number;
+  variant: string;
+  obs_flat_idx: number[];
+  obs_values: number[];
+  target: number[];
+  params: { shape: number[]; data: number[] }[];
+};
+
+const fn = "replay";
+
+/** Checks that `replay` describes the same model as `spec`; names the first mismatching field. */
+export function checkReplay(spec: RunSpec, replay: ReplayData): void {
+  const fail = (field: string, msg: string) => {
+    throw ArgumentError.format(`replay.${field}`, fn, msg);
+  };
+  if (spec.model !== "cp") fail("model", `is a CP dump but the spec's model is ${spec.model}`);
+  if (spec.problem !== "completion") fail("problem", "dumps hold completion data only");
+  if (JSON.stringify(replay.dims) !== JSON.stringify(spec.dim)) {
+    fail("dims", `[${replay.dims}] differs from the spec's dim [${spec.dim}]`);
+  }
+  if (replay.R !== spec.components) fail("R", `${replay.R} differs from the spec's components ${spec.components}`);
+  if (replay.depth !== spec.depth) fail("depth", `${replay.depth} differs from the spec's depth ${spec.depth}`);
+  if (spec.depth > 1 && replay.variant !== spec.variant) {
+    fail("variant", `${replay.variant} differs from the spec's variant ${spec.variant}`);
+  }
+  if (replay.obs_flat_idx.length !== replay.obs_values.length) {
+    fail("obs_values", `has ${replay.obs_values.length} values for ${replay.obs_flat_idx.length} indices`);
+  }
+}
+
+export function replayProblem(replay: ReplayData): Problem {
+  const problem = completionProblem(replay.dims, Float64Array.from(replay.target), Int32Array.from(replay.obs_flat_idx));
+  problem.values.set(replay.obs_values);
+  return problem;
+}
+
+/**
+ * Copies the dumped parameters into `blocks`. A dumped array may cover several consecutive
+ * blocks (the reference stacks a mode's chain into one (L−1, …) tensor).
+ */
+export function loadReplayParams(replay: ReplayData, blocks: ParamBlock[]): void {
+  let b = 0;
+  replay.params.forEach((p, i) => {
+    let offset = 0;
+    while (offset < p.data.length) {
+      if (b >= blocks.length) throw ArgumentError.format(`replay.params[${i}]`, fn, "has more values than the model");
+      const target = blocks[b].data;
+      if (offset + target.length > p.data.length) {
+        throw ArgumentError.format(
+          `replay.params[${i}]`,
+          fn,
+          `(shape [${p.shape}]) does not split into the model's block ${blocks[b].name} [${blocks[b].shape}]`,
+        );
+      }
+      target.set(p.data.slice(offset, offset + target.length));
+      offset += target.length;
+      b++;
+    }
+  });
+  if (b !== blocks.length) {
+    throw ArgumentError.format("replay.params", fn, `covers ${b} of the model's ${blocks.length} blocks`);
+  }
+}

@@ -1,0 +1,279 @@
+import { SpecError, type SpecIssue } from "./errors.ts";
+
+export const MODELS = ["cp", "tucker", "matrix"] as const;
+export const VARIANTS = ["factor", "component"] as const;
+export const PROBLEMS = ["completion", "sensing"] as const;
+export const OPTIMIZERS = ["gd", "grouprmsprop", "adam"] as const;
+export const INIT_MODES = ["per_layer", "end_to_end"] as const;
+export const ENGINES = ["auto", "native", "js", "tfjs"] as const;
+
+export type Model = (typeof MODELS)[number];
+export type Variant = (typeof VARIANTS)[number];
+export type ProblemKind = (typeof PROBLEMS)[number];
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+export type InitMode = (typeof INIT_MODES)[number];
+export type EngineName = (typeof ENGINES)[number];
+
+/** A fully resolved run spec: every default filled in, lists expanded per mode. */
+export type RunSpec = {
+  model: Model;
+  /** Deep CP parametrization: one chain per mode (`factor`) or one chain per component vector (`component`). */
+  variant: Variant;
+  order: number;
+  /** Mode sizes, one per mode. */
+  dim: number[];
+  /** Matrices per factor (L); 1 is the shallow model. */
+  depth: number;
+  /** Hidden width of the deep factors, one per mode (default: the mode size). */
+  width: number[];
+  /** CP components R (default prod(dim)/max(dim), i.e. unconstrained). */
+  components: number;
+  /** Tucker core size per mode (default: the mode sizes). */
+  core_rank: number[];
+  problem: ProblemKind;
+  target_rank: number;
+  target_norm: number;
+  /** Observed entries (completion) or Gaussian measurements (sensing). */
+  observations: number;
+  /** Per-layer init std (`per_layer`) or the end-to-end entry std it should produce (`end_to_end`). */
+  init_std: number;
+  init_mode: InitMode;
+  optimizer: OptimizerName;
+  lr: number;
+  steps: number;
+  eval_every: number;
+  seed: number;
+  engine: EngineName;
+  /** Converged when train MSE < stop_tol for stop_patience consecutive evaluations. */
+  stop_tol: number;
+  stop_patience: number;
+  /** Diverged when the train loss exceeds diverge_factor × its initial value (or is not finite). */
+  diverge_factor: number;
+  /** How many of the largest components / singular values are reported. */
+  top_k: number;
+  /** Reconstruction-error thresholds whose first crossing step is recorded. */
+  thresholds: number[];
+  /** GroupRMSprop / Adam epsilon (GroupRMSprop default 1e-6 as Razin et al.; Adam 1e-8). */
+  eps: number;
+};
+
+export type RunSpecInput = Partial<Record<keyof RunSpec, unknown>> & Record<string, unknown>;
+
+type FieldKind =
+  | { type: "enum"; values: readonly string[] }
+  | { type: "int"; min: number }
+  | { type: "number"; positive: boolean }
+  | { type: "intList"; min: number }
+  | { type: "numberList" };
+
+/** Every run-spec key with its type; the single source for validation, CLI help and sweep keys. */
+export const RUN_SPEC_FIELDS: Record<keyof RunSpec, FieldKind & { help: string }> = {
+  model: { type: "enum", values: MODELS, help: "factorization" },
+  variant: { type: "enum", values: VARIANTS, help: "deep CP parametrization" },
+  order: { type: "int", min: 2, help: "tensor order N" },
+  dim: { type: "intList", min: 1, help: "mode size, one value or one per mode" },
+  depth: { type: "int", min: 1, help: "matrices per factor (L)" },
+  width: { type: "intList", min: 1, help: "hidden width of deep factors (default: mode size)" },
+  components: { type: "int", min: 1, help: "CP components R (default prod(dim)/max(dim))" },
+  core_rank: { type: "intList", min: 1, help: "Tucker core size per mode (default: dim)" },
+  problem: { type: "enum", values: PROBLEMS, help: "training data" },
+  target_rank: { type: "int", min: 1, help: "CP rank of the ground truth" },
+  target_norm: { type: "number", positive: true, help: "Frobenius norm of the ground truth" },
+  observations: { type: "int", min: 1, help: "observed entries / measurements (default half the entries)" },
+  init_std: { type: "number", positive: true, help: "init std (see init_mode)" },
+  init_mode: { type: "enum", values: INIT_MODES, help: "what init_std means" },
+  optimizer: { type: "enum", values: OPTIMIZERS, help: "update rule" },
+  lr: { type: "number", positive: true, help: "learning rate" },
+  steps: { type: "int", min: 1, help: "maximum steps" },
+  eval_every: { type: "int", min: 1, help: "steps between evaluations" },
+  seed: { type: "int", min: 0, help: "data and init seed" },
+  engine: { type: "enum", values: ENGINES, help: "gradient engine" },
+  stop_tol: { type: "number", positive: false, help: "train-MSE convergence tolerance" },
+  stop_patience: { type: "int", min: 1, help: "evaluations below stop_tol to stop" },
+  diverge_factor: { type: "number", positive: true, help: "loss blow-up factor that means divergence" },
+  top_k: { type: "int", min: 1, help: "largest components reported" },
+  thresholds: { type: "numberList", help: "recon-error thresholds to time" },
+  eps: { type: "number", positive: true, help: "optimizer epsilon" },
+};
+
+export const RUN_SPEC_KEYS = Object.keys(RUN_SPEC_FIELDS) as (keyof RunSpec)[];
+
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest of `candidates` to `word`, when it is close enough to be a likely typo. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? `"${value}"` : JSON.stringify(value);
+}
+
+/** Checks one value against its field kind; returns the issues (paths relative to `path`). */
+export function checkField(key: keyof RunSpec, value: unknown, path: string): SpecIssue[] {
+  const field = RUN_SPEC_FIELDS[key];
+  const issues: SpecIssue[] = [];
+  const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+  switch (field.type) {
+    case "enum":
+      if (typeof value !== "string" || !field.values.includes(value)) {
+        issues.push({ path, message: `must be one of ${field.values.join(", ")}, got ${describe(value)}` });
+      }
+      break;
+    case "int":
+      if (!isInt(value) || value < field.min) {
+        issues.push({ path, message: `must be an integer >= ${field.min}, got ${describe(value)}` });
+      }
+      break;
+    case "number":
+      if (typeof value !== "number" || !Number.isFinite(value) || (field.positive ? value <= 0 : value < 0)) {
+        issues.push({
+          path,
+          message: `must be a finite number ${field.positive ? "> 0" : ">= 0"}, got ${describe(value)}`,
+        });
+      }
+      break;
+    case "intList": {
+      const list = Array.isArray(value) ? value : [value];
+      if (list.length === 0) issues.push({ path, message: "must not be empty" });
+      list.forEach((v, i) => {
+        if (!isInt(v) || v < field.min) {
+          const where = Array.isArray(value) ? `${path}[${i}]` : path;
+          issues.push({ path: where, message: `must be an integer >= ${field.min}, got ${describe(v)}` });
+        }
+      });
+      break;
+    }
+    case "numberList": {
+      const list = Array.isArray(value) ? value : [value];
+      list.forEach((v, i) => {
+        if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+          issues.push({ path: `${path}[${i}]`, message: `must be a finite number > 0, got ${describe(v)}` });
+        }
+      });
+      break;
+    }
+  }
+  return issues;
+}
+
+const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
+
+function perMode(value: unknown, order: number, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  return Array.isArray(value) ? (value as number[]) : Array.from({ length: order }, () => value as number);
+}
+
+/**
+ * Validates a run spec and fills in its defaults. Every problem is reported at once in one
+ * SpecError whose issues name the field (`prefix` is put before each path, e.g. `base.`).
+ */
+export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
+  const issues: SpecIssue[] = [];
+  const at = (key: string) => `${prefix}${key}`;
+  for (const key of Object.keys(input)) {
+    if (!(key in RUN_SPEC_FIELDS)) {
+      const hint = didYouMean(key, RUN_SPEC_KEYS);
+      issues.push({ path: at(key), message: `unknown key${hint ? ` (did you mean '${hint}'?)` : ""}` });
+    }
+  }
+  for (const key of RUN_SPEC_KEYS) {
+    if (input[key] !== undefined) issues.push(...checkField(key, input[key], at(key)));
+  }
+  if (issues.length > 0) throw new SpecError(issues);
+
+  const model = (input.model ?? "cp") as Model;
+  const order = (input.order ?? (model === "matrix" ? 2 : 3)) as number;
+  const dimInput = input.dim ?? 10;
+  const dim = perMode(dimInput, order, []);
+  if (Array.isArray(dimInput) && dim.length !== order) {
+    issues.push({ path: at("dim"), message: `has ${dim.length} entries but order is ${order}` });
+  }
+  if (model === "matrix" && order !== 2) {
+    issues.push({ path: at("order"), message: `must be 2 for model matrix, got ${order}` });
+  }
+  const width = perMode(input.width, order, dim);
+  if (Array.isArray(input.width) && width.length !== order) {
+    issues.push({ path: at("width"), message: `has ${width.length} entries but order is ${order}` });
+  }
+  const coreRank = perMode(input.core_rank, order, dim);
+  if (Array.isArray(input.core_rank) && coreRank.length !== order) {
+    issues.push({ path: at("core_rank"), message: `has ${coreRank.length} entries but order is ${order}` });
+  }
+  if (issues.length > 0) throw new SpecError(issues);
+
+  const entries = product(dim);
+  const maxRank = model === "matrix" ? Math.min(...dim) : Math.floor(entries / Math.max(...dim));
+  const problem = (input.problem ?? "completion") as ProblemKind;
+  const spec: RunSpec = {
+    model,
+    variant: (input.variant ?? "factor") as Variant,
+    order,
+    dim,
+    depth: (input.depth ?? 1) as number,
+    width,
+    components: (input.components ?? Math.floor(entries / Math.max(...dim))) as number,
+    core_rank: coreRank,
+    problem,
+    target_rank: (input.target_rank ?? Math.min(2, maxRank)) as number,
+    target_norm: (input.target_norm ?? 1) as number,
+    observations: (input.observations ?? Math.max(1, Math.floor(entries / 2))) as number,
+    init_std: (input.init_std ?? 0.01) as number,
+    init_mode: (input.init_mode ?? "per_layer") as InitMode,
+    optimizer: (input.optimizer ?? "grouprmsprop") as OptimizerName,
+    lr: (input.lr ?? 0.01) as number,
+    steps: (input.steps ?? 10000) as number,
+    eval_every: (input.eval_every ?? 25) as number,
+    seed: (input.seed ?? 0) as number,
+    engine: (input.engine ?? "auto") as EngineName,
+    stop_tol: (input.stop_tol ?? 1e-8) as number,
+    stop_patience: (input.stop_patience ?? 50) as number,
+    diverge_factor: (input.diverge_factor ?? 1e6) as number,
+    top_k: (input.top_k ?? 10) as number,
+    thresholds: perMode(input.thresholds, 3, [0.1, 0.05, 0.01]).slice().sort((a, b) => b - a),
+    eps: (input.eps ?? ((input.optimizer ?? "grouprmsprop") === "adam" ? 1e-8 : 1e-6)) as number,
+  };
+
+  if (spec.target_rank > maxRank) {
+    issues.push({
+      path: at("target_rank"),
+      message: `must be <= ${maxRank} for dim [${dim.join(", ")}] (${model === "matrix" ? "min(dim)" : "prod(dim)/max(dim)"}), got ${spec.target_rank}`,
+    });
+  }
+  if (problem === "completion" && spec.observations > entries) {
+    issues.push({
+      path: at("observations"),
+      message: `must be <= ${entries} (the number of entries) for completion, got ${spec.observations}`,
+    });
+  }
+  if (spec.variant === "component" && model !== "cp") {
+    issues.push({ path: at("variant"), message: `component applies to model cp only, got model ${model}` });
+  }
+  if (spec.variant === "component" && Array.isArray(input.width)) {
+    issues.push({ path: at("width"), message: "the component variant's chains are square (d×d); width does not apply" });
+  }
+  if (issues.length > 0) throw new SpecError(issues);
+  return spec;
+}
