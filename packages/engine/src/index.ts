@@ -25,3 +25,6 @@ export {
 } from "./spec.ts";
 export type { RunResult, RunStatus, StopReason, TrainOptions } from "./train.ts";
 export { EngineUnavailableError, setupRun, train } from "./train.ts";
+export { fitGrowthLaw } from "./growth.ts";
+export type { GrowthFit, GrowthSample } from "./growth.ts";
+export { contractRankOne } from "./metrics.ts";
