@@ -1,9 +1,12 @@
 export type { SpecIssue } from "./errors.ts";
 export { ArgumentError, DtfError, SpecError } from "./errors.ts";
+export type { GrowthFit, GrowthSample } from "./growth.ts";
+export { fitGrowthLaw } from "./growth.ts";
 export { jsKernels } from "./kernels/js.ts";
 export { nativeKernels } from "./kernels/native.ts";
 export type { Kernels } from "./kernels/types.ts";
 export type { MetricPoint } from "./metrics.ts";
+export { contractRankOne } from "./metrics.ts";
 export type { Model, ParamBlock } from "./models/index.ts";
 export { createModel } from "./models/index.ts";
 export type { Problem } from "./problem.ts";
@@ -25,6 +28,3 @@ export {
 } from "./spec.ts";
 export type { RunResult, RunStatus, StopReason, TrainOptions } from "./train.ts";
 export { EngineUnavailableError, setupRun, train } from "./train.ts";
-export { fitGrowthLaw } from "./growth.ts";
-export type { GrowthFit, GrowthSample } from "./growth.ts";
-export { contractRankOne } from "./metrics.ts";

@@ -1,12 +1,12 @@
 import { expect } from "chai";
 import { jsKernels } from "../src/kernels/js.ts";
 import { nativeKernels } from "../src/kernels/native.ts";
-import { denseLossAndGrad } from "../src/models/model.ts";
 import { mttkrp } from "../src/models/cp.ts";
-import { kruskal } from "../src/tensor.ts";
-import { buildModel } from "./support/helpers.ts";
+import { denseLossAndGrad } from "../src/models/model.ts";
 import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
+import { kruskal } from "../src/tensor.ts";
+import { buildModel } from "./support/helpers.ts";
 
 /** Every model × depth 1–3 × order 2–4 (matrix: order 2 only), small enough for finite differences. */
 function configurations(): RunSpecInput[] {

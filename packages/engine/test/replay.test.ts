@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { ArgumentError } from "../src/errors.ts";
-import { train } from "../src/train.ts";
 import type { ReplayData } from "../src/replay.ts";
+import { train } from "../src/train.ts";
 import { expectRejects } from "./support/helpers.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { jsKernels } from "../src/kernels/js.ts";
+import type { RunSpecInput } from "../src/spec.ts";
 import { loadTf, tfjsLossAndGrad, trainingData } from "../src/tfjs/engine.ts";
 import { train } from "../src/train.ts";
 import { buildModel } from "./support/helpers.ts";
-import type { RunSpecInput } from "../src/spec.ts";
 
 const cases: RunSpecInput[] = [
   { model: "cp", order: 3, dim: 4, depth: 1, components: 5 },

@@ -48,7 +48,7 @@ export class DeepMatrix implements Model {
   private svd() {
     const [d1, d2] = this.spec.dim;
     const w = this.fullTensor();
-    if (this.svdCache && this.svdCache.forStep.every((x, i) => x === w[i])) return this.svdCache;
+    if (this.svdCache?.forStep.every((x, i) => x === w[i])) return this.svdCache;
     const wt = new Float64Array(w.length);
     transpose(w, wt, d1, d2);
     const gram = matmul(wt, w, d2, d1, d2);

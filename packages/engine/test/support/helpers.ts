@@ -1,10 +1,10 @@
 import { expect } from "chai";
-import { resolveRunSpec, type RunSpecInput } from "../../src/spec.ts";
-import { createModel } from "../../src/models/index.ts";
-import { makeProblem } from "../../src/problem.ts";
-import { initGaussian } from "../../src/models/model.ts";
-import { rngStream } from "../../src/rng.ts";
 import type { Kernels } from "../../src/kernels/types.ts";
+import { createModel } from "../../src/models/index.ts";
+import { initGaussian } from "../../src/models/model.ts";
+import { makeProblem } from "../../src/problem.ts";
+import { rngStream } from "../../src/rng.ts";
+import { type RunSpecInput, resolveRunSpec } from "../../src/spec.ts";
 
 /** A model with its problem and Gaussian init, ready for gradient checks. */
 export function buildModel(input: RunSpecInput, kernels: Kernels) {
