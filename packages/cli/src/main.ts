@@ -1,0 +1,47 @@
+import { DtfError, SpecError } from "@dtf/engine";
+import { EXIT, UsageError } from "./errors.ts";
+import { TRAIN_HELP, trainCommand } from "./commands/train.ts";
+
+const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (l: string) => void) => Promise<number> }> = {
+  train: { help: TRAIN_HELP, run: trainCommand },
+};
+
+const USAGE = `usage: dtf <command> [options]
+
+commands:
+  train    run one training and print its metrics (dtf train --help)`;
+
+/** Runs the CLI; returns the exit code (0 ok, 1 run failed or diverged, 2 bad usage/spec). */
+export async function main(
+  argv: string[],
+  out: (line: string) => void = (l) => console.log(l),
+  err: (line: string) => void = (l) => console.error(l),
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "help") {
+    out(USAGE);
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    err(`dtf: unknown command '${name}'\n${USAGE}`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.run(rest, out);
+  } catch (e) {
+    if (e instanceof SpecError) {
+      err(`dtf ${name}: invalid spec\n${e.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`);
+      return EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      err(`dtf ${name}: ${e.message}`);
+      return EXIT.usage;
+    }
+    if (e instanceof DtfError) {
+      err(`dtf ${name}: ${e.message}`);
+      return EXIT.failed;
+    }
+    throw e;
+  }
+}

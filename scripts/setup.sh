@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh checkout: npm packages (from the lockfile) and the native kernels.
+# Re-running is cheap: npm ci runs only when package-lock.json changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.dtf-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+# Native kernels (C, built with the system compiler against Node's headers; no download).
+# Without a compiler the engine falls back to its TypeScript kernels, bit-identical but slower.
+if [ ! -f packages/engine/build/dtf_kernels.node ] || [ packages/engine/native/kernels.c -nt packages/engine/build/dtf_kernels.node ]; then
+  node scripts/build-native.mjs
+fi

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every check: set-up, type-check, lint, then all mocha suites. The last line printed is always
+# "N passed, N failed" (CI reads it); a failed type-check or lint counts as one failed check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+static_failed=0
+echo "== typecheck (tsc --noEmit)"
+npx tsc -p tsconfig.json || static_failed=$((static_failed + 1))
+echo "== lint (biome)"
+npx biome check . || static_failed=$((static_failed + 1))
+
+echo "== tests (mocha)"
+out=$(mktemp)
+npx mocha "$@" 2>&1 | tee "$out"
+mocha_status=${PIPESTATUS[0]}
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+rm -f "$out"
+passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
+failed=$(echo "$summary" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+if [ -z "$summary" ]; then passed=0; failed=1; fi
+static_passed=$((2 - static_failed))
+echo "$((passed + static_passed)) passed, $((failed + static_failed)) failed"
+if [ "$mocha_status" -ne 0 ] || [ "$static_failed" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
