@@ -34,7 +34,7 @@ export function parseArgs(argv: string[], valueKeys: readonly string[], flagKeys
       throw new UsageError(`--${key} needs a value`);
     }
     value = value.trim();
-    (values[key] ??= []).push(value);
+    values[key] = [...(values[key] ?? []), value];
   }
   return { values, flags, positionals };
 }

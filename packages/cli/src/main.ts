@@ -1,6 +1,6 @@
 import { DtfError, SpecError } from "@dtf/engine";
-import { EXIT, UsageError } from "./errors.ts";
 import { TRAIN_HELP, trainCommand } from "./commands/train.ts";
+import { EXIT, UsageError } from "./errors.ts";
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (l: string) => void) => Promise<number> }> = {
   train: { help: TRAIN_HELP, run: trainCommand },

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import {
   type MetricPoint,
+  type ReplayData,
   RUN_SPEC_FIELDS,
   RUN_SPEC_KEYS,
-  type ReplayData,
   type RunResult,
   resolveRunSpec,
   train,
