@@ -38,30 +38,30 @@ static void fail(Args *a, const char *msg) {
   a->failed = true;
 }
 
-static double *f64(Args *a, int i, size_t *len) {
+/* The data of typed array argument i, checked to be of type `want`; its length into *len. */
+static void *typed(Args *a, int i, napi_typedarray_type want, const char *msg, size_t *len) {
   napi_typedarray_type type;
   size_t length;
   void *data;
-  if (napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array) {
-    fail(a, "expected a Float64Array argument");
+  if (napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok || type != want) {
+    fail(a, msg);
     return NULL;
   }
   if (len) *len = length;
-  return (double *)data;
+  return data;
+}
+
+static double *f64(Args *a, int i, size_t *len) {
+  return (double *)typed(a, i, napi_float64_array, "expected a Float64Array argument", len);
 }
 
 static int32_t *i32(Args *a, int i, size_t *len) {
-  napi_typedarray_type type;
-  size_t length;
-  void *data;
-  if (napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array) {
-    fail(a, "expected an Int32Array argument");
-    return NULL;
-  }
-  if (len) *len = length;
-  return (int32_t *)data;
+  return (int32_t *)typed(a, i, napi_int32_array, "expected an Int32Array argument", len);
+}
+
+/* Fails unless an array of `have` elements holds the `need` the kernel will touch. */
+static void need(Args *a, size_t have, size_t need, const char *msg) {
+  if (have < need) fail(a, msg);
 }
 
 static int int_arg(Args *a, int i) {
@@ -210,9 +210,13 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
 
 static napi_value Gemm(napi_env env, napi_callback_info info) {
   ARGS(7);
-  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  size_t na = 0, nb = 0, nc = 0;
+  double *a = f64(&A, 0, &na), *b = f64(&A, 1, &nb), *c = f64(&A, 2, &nc);
   int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
   bool acc = bool_arg(&A, 6);
+  need(&A, na, (size_t)m * k, "gemm: a is smaller than m*k");
+  need(&A, nb, (size_t)k * n, "gemm: b is smaller than k*n");
+  need(&A, nc, (size_t)m * n, "gemm: c is smaller than m*n");
   if (A.failed) return NULL;
   if (!acc) memset(c, 0, sizeof(double) * (size_t)m * n);
   for (int i = 0; i < m; i++)
@@ -222,8 +226,12 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
 
 static napi_value GemmNT(napi_env env, napi_callback_info info) {
   ARGS(6);
-  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  size_t na = 0, nb = 0, nc = 0;
+  double *a = f64(&A, 0, &na), *b = f64(&A, 1, &nb), *c = f64(&A, 2, &nc);
   int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
+  need(&A, na, (size_t)m * k, "gemmNT: a is smaller than m*k");
+  need(&A, nb, (size_t)n * k, "gemmNT: b is smaller than n*k");
+  need(&A, nc, (size_t)m * n, "gemmNT: c is smaller than m*n");
   if (A.failed) return NULL;
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) c[(size_t)i * n + j] = dot(a + (size_t)i * k, b + (size_t)j * k, k);
@@ -232,8 +240,12 @@ static napi_value GemmNT(napi_env env, napi_callback_info info) {
 
 static napi_value GemmTN(napi_env env, napi_callback_info info) {
   ARGS(6);
-  double *a = f64(&A, 0, NULL), *b = f64(&A, 1, NULL), *c = f64(&A, 2, NULL);
+  size_t na = 0, nb = 0, nc = 0;
+  double *a = f64(&A, 0, &na), *b = f64(&A, 1, &nb), *c = f64(&A, 2, &nc);
   int m = int_arg(&A, 3), k = int_arg(&A, 4), n = int_arg(&A, 5);
+  need(&A, na, (size_t)k * m, "gemmTN: a is smaller than k*m");
+  need(&A, nb, (size_t)k * n, "gemmTN: b is smaller than k*n");
+  need(&A, nc, (size_t)m * n, "gemmTN: c is smaller than m*n");
   if (A.failed) return NULL;
   memset(c, 0, sizeof(double) * (size_t)m * n);
   for (int p = 0; p < k; p++)
@@ -243,9 +255,12 @@ static napi_value GemmTN(napi_env env, napi_callback_info info) {
 
 static napi_value BatchedMatVec(napi_env env, napi_callback_info info) {
   ARGS(6);
-  double *mats = f64(&A, 0, NULL), *x = f64(&A, 1, NULL), *y = f64(&A, 2, NULL);
+  size_t nm = 0, nx = 0, ny = 0;
+  double *mats = f64(&A, 0, &nm), *x = f64(&A, 1, &nx), *y = f64(&A, 2, &ny);
   int R = int_arg(&A, 3), d = int_arg(&A, 4);
   bool transpose = bool_arg(&A, 5);
+  need(&A, nm, (size_t)R * d * d, "batchedMatVec: m is smaller than R*d*d");
+  need(&A, nx < ny ? nx : ny, (size_t)R * d, "batchedMatVec: x or y is smaller than R*d");
   if (A.failed) return NULL;
   size_t dd = (size_t)d * d;
   for (int r = 0; r < R; r++) {
@@ -263,8 +278,11 @@ static napi_value BatchedMatVec(napi_env env, napi_callback_info info) {
 
 static napi_value BatchedOuter(napi_env env, napi_callback_info info) {
   ARGS(5);
-  double *g = f64(&A, 0, NULL), *x = f64(&A, 1, NULL), *out = f64(&A, 2, NULL);
+  size_t ng = 0, nx = 0, no = 0;
+  double *g = f64(&A, 0, &ng), *x = f64(&A, 1, &nx), *out = f64(&A, 2, &no);
   int R = int_arg(&A, 3), d = int_arg(&A, 4);
+  need(&A, ng < nx ? ng : nx, (size_t)R * d, "batchedOuter: g or x is smaller than R*d");
+  need(&A, no, (size_t)R * d * d, "batchedOuter: out is smaller than R*d*d");
   if (A.failed) return NULL;
   size_t dd = (size_t)d * d;
   for (int r = 0; r < R; r++)
