@@ -85,7 +85,7 @@ static bool bool_arg(Args *a, int i) {
 #define MAX_ORDER 32
 
 /* Reads a JS array of Float64Arrays into out[]; returns its length. */
-static int f64_list(Args *a, int i, double **out) {
+static int f64_list(Args *a, int i, double **out, size_t *lengths) {
   uint32_t n = 0;
   if (napi_get_array_length(a->env, a->argv[i], &n) != napi_ok || n > MAX_ORDER) {
     fail(a, "expected an array of at most 32 Float64Arrays");
@@ -103,6 +103,7 @@ static int f64_list(Args *a, int i, double **out) {
       return 0;
     }
     out[k] = (double *)data;
+    if (lengths) lengths[k] = length;
   }
   return (int)n;
 }
@@ -123,86 +124,76 @@ static napi_value number(napi_env env, double x) {
   return v;
 }
 
-/* ---- CP completion (see src/kernels/js.ts cpCompletion) ----------------------------------- */
+/* ---- CP completion (see src/kernels/js.ts cpCompletion and src/kernels/plan.ts) --------- */
 
-static void group_products(const int32_t *rows, int count, int first, int size, double **factors, int R,
-                           double *out) {
-  for (int t = 0; t < count; t++) {
-    double *o = out + (size_t)t * R;
-    memcpy(o, factors[first] + (size_t)rows[t * size] * R, sizeof(double) * R);
-    for (int u = 1; u < size; u++) {
-      const double *f = factors[first + u] + (size_t)rows[t * size + u] * R;
-      for (int r = 0; r < R; r++) o[r] *= f[r];
-    }
+static void row_product(const int32_t *rows, int t, const int32_t *modes, int size, double **factors, int R,
+                        double *out) {
+  memcpy(out, factors[modes[0]] + (size_t)rows[t * size] * R, sizeof(double) * R);
+  for (int u = 1; u < size; u++) {
+    const double *f = factors[modes[u]] + (size_t)rows[t * size + u] * R;
+    for (int r = 0; r < R; r++) out[r] *= f[r];
   }
 }
 
-static void scatter_group_grads(const int32_t *rows, int count, int first, int size, const double *e,
-                                double **factors, double **grads, int R, double *tmp) {
-  for (int t = 0; t < count; t++) {
-    const double *et = e + (size_t)t * R;
-    for (int u = 0; u < size; u++) {
-      double *g = grads[first + u] + (size_t)rows[t * size + u] * R;
-      if (size == 1) {
-        for (int r = 0; r < R; r++) g[r] += et[r];
-        continue;
-      }
-      memcpy(tmp, et, sizeof(double) * R);
-      for (int w = 0; w < size; w++) {
-        if (w == u) continue;
-        const double *f = factors[first + w] + (size_t)rows[t * size + w] * R;
-        for (int r = 0; r < R; r++) tmp[r] *= f[r];
-      }
-      for (int r = 0; r < R; r++) g[r] += tmp[r];
+static void scatter_row(const int32_t *rows, int t, const int32_t *modes, int size, const double *e,
+                        double **factors, double **grads, int R, double *tmp) {
+  for (int u = 0; u < size; u++) {
+    double *g = grads[modes[u]] + (size_t)rows[t * size + u] * R;
+    if (size == 1) {
+      for (int r = 0; r < R; r++) g[r] += e[r];
+      continue;
     }
+    memcpy(tmp, e, sizeof(double) * R);
+    for (int w = 0; w < size; w++) {
+      if (w == u) continue;
+      const double *f = factors[modes[w]] + (size_t)rows[t * size + w] * R;
+      for (int r = 0; r < R; r++) tmp[r] *= f[r];
+    }
+    for (int r = 0; r < R; r++) g[r] += tmp[r];
   }
 }
 
 static napi_value CpCompletion(napi_env env, napi_callback_info info) {
-  ARGS(14);
-  int split = int_arg(&A, 0), R = int_arg(&A, 1);
-  size_t nRows1 = 0, nRows2 = 0, m = 0, np1 = 0, np2 = 0;
-  int32_t *rows1 = i32(&A, 2, &nRows1), *rows2 = i32(&A, 3, &nRows2);
-  int32_t *obs1 = i32(&A, 4, &m), *obs2 = i32(&A, 5, NULL);
-  double *y = f64(&A, 6, NULL);
-  double *p1 = f64(&A, 7, &np1), *p2 = f64(&A, 8, &np2), *e1 = f64(&A, 9, NULL), *e2 = f64(&A, 10, NULL);
-  double *tmp = f64(&A, 11, NULL);
+  ARGS(15);
+  int R = int_arg(&A, 0);
+  size_t nOuterModes = 0, nInnerModes = 0, nOuterRows = 0, nStart = 0, nInnerRows = 0, m = 0, nE = 0;
+  int32_t *outerModes = i32(&A, 1, &nOuterModes), *innerModes = i32(&A, 2, &nInnerModes);
+  int32_t *outerRows = i32(&A, 3, &nOuterRows), *outerStart = i32(&A, 4, &nStart);
+  int32_t *innerRows = i32(&A, 5, &nInnerRows), *obsInner = i32(&A, 6, &m);
+  double *y = f64(&A, 7, NULL);
+  double *innerP = f64(&A, 8, NULL), *innerE = f64(&A, 9, &nE);
+  double *outerP = f64(&A, 10, NULL), *outerE = f64(&A, 11, NULL), *tmp = f64(&A, 12, NULL);
   double *factors[MAX_ORDER], *grads[MAX_ORDER];
-  int order = f64_list(&A, 12, factors);
-  int orderG = f64_list(&A, 13, grads);
+  size_t gradLen[MAX_ORDER];
+  int order = f64_list(&A, 13, factors, NULL);
+  int orderG = f64_list(&A, 14, grads, gradLen);
   if (A.failed) return NULL;
-  if (order != orderG || split < 1 || split >= order || R < 1) {
-    fail(&A, "cpCompletion: inconsistent order/split/R");
+  if (order != orderG || (int)(nOuterModes + nInnerModes) != order || R < 1 || nStart < 1) {
+    fail(&A, "cpCompletion: inconsistent plan");
     return NULL;
   }
-  int size1 = split, size2 = order - split;
-  int count1 = (int)(nRows1 / size1), count2 = (int)(nRows2 / size2);
-  group_products(rows1, count1, 0, size1, factors, R, p1);
-  group_products(rows2, count2, split, size2, factors, R, p2);
-  memset(e1, 0, sizeof(double) * np1);
-  memset(e2, 0, sizeof(double) * np2);
+  int sOut = (int)nOuterModes, sIn = (int)nInnerModes;
+  int innerCount = (int)(nInnerRows / sIn), outerCount = (int)nStart - 1;
+  for (int t = 0; t < innerCount; t++) row_product(innerRows, t, innerModes, sIn, factors, R, innerP + (size_t)t * R);
+  memset(innerE, 0, sizeof(double) * nE);
+  for (int n = 0; n < order; n++) memset(grads[n], 0, sizeof(double) * gradLen[n]);
   const double c = 2.0 / (double)m;
   double loss = 0;
-  for (size_t k = 0; k < m; k++) {
-    double *a1 = p1 + (size_t)obs1[k] * R, *a2 = p2 + (size_t)obs2[k] * R;
-    double residual = dot(a1, a2, R) - y[k];
-    loss += residual * residual;
-    double e = c * residual;
-    axpy(e, a2, e1 + (size_t)obs1[k] * R, R);
-    axpy(e, a1, e2 + (size_t)obs2[k] * R, R);
+  for (int t = 0; t < outerCount; t++) {
+    row_product(outerRows, t, outerModes, sOut, factors, R, outerP);
+    memset(outerE, 0, sizeof(double) * R);
+    for (int k = outerStart[t]; k < outerStart[t + 1]; k++) {
+      double *ip = innerP + (size_t)obsInner[k] * R;
+      double residual = dot(ip, outerP, R) - y[k];
+      loss += residual * residual;
+      double e = c * residual;
+      axpy(e, outerP, innerE + (size_t)obsInner[k] * R, R);
+      axpy(e, ip, outerE, R);
+    }
+    scatter_row(outerRows, t, outerModes, sOut, outerE, factors, grads, R, tmp);
   }
-  /* grads are d_n × R; their sizes are not passed, so zero them via their typed-array lengths */
-  for (int n = 0; n < order; n++) {
-    napi_value el;
-    size_t len;
-    napi_typedarray_type type;
-    void *data;
-    napi_get_element(env, argv[13], n, &el);
-    napi_get_typedarray_info(env, el, &type, &len, &data, NULL, NULL);
-    memset(data, 0, sizeof(double) * len);
-  }
-  scatter_group_grads(rows1, count1, 0, size1, e1, factors, grads, R, tmp);
-  scatter_group_grads(rows2, count2, split, size2, e2, factors, grads, R, tmp);
+  for (int t = 0; t < innerCount; t++)
+    scatter_row(innerRows, t, innerModes, sIn, innerE + (size_t)t * R, factors, grads, R, tmp);
   return number(env, loss / (double)m);
 }
 

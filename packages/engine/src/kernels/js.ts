@@ -37,84 +37,77 @@ function axpyAt(alpha: number, x: Float64Array, xo: number, y: Float64Array, yo:
   for (let i = 0; i < n; i++) y[yo + i] += alpha * x[xo + i];
 }
 
-/** Group products: P[t] = ∘ over the group's modes of A^(m)[i_m], in mode order. */
-function groupProducts(rows: Int32Array, modes: number[], factors: Float64Array[], R: number, out: Float64Array) {
+/** out[oo..oo+R) = ∘ over the group's modes of A^(m)[i_m] for group row t, in mode order. */
+function rowProduct(rows: Int32Array, t: number, modes: Int32Array, factors: Float64Array[], R: number, out: Float64Array, oo: number) {
   const s = modes.length;
-  const count = rows.length / s;
-  for (let t = 0; t < count; t++) {
-    const o = t * R;
-    const first = factors[modes[0]];
-    const f0 = rows[t * s] * R;
-    for (let r = 0; r < R; r++) out[o + r] = first[f0 + r];
-    for (let u = 1; u < s; u++) {
-      const f = factors[modes[u]];
-      const fo = rows[t * s + u] * R;
-      for (let r = 0; r < R; r++) out[o + r] *= f[fo + r];
-    }
+  const first = factors[modes[0]];
+  const f0 = rows[t * s] * R;
+  for (let r = 0; r < R; r++) out[oo + r] = first[f0 + r];
+  for (let u = 1; u < s; u++) {
+    const f = factors[modes[u]];
+    const fo = rows[t * s + u] * R;
+    for (let r = 0; r < R; r++) out[oo + r] *= f[fo + r];
   }
 }
 
-/** G^(m)[i_m] += E[t] ∘ (∘ over the group's other modes of A^(m')[i_m']) for every mode of the group. */
-function scatterGroupGrads(
+/** For every mode m of the group: G^(m)[i_m] += e ∘ (∘ over the group's other modes of A^(m')[i_m']). */
+function scatterRow(
   rows: Int32Array,
-  modes: number[],
+  t: number,
+  modes: Int32Array,
   e: Float64Array,
+  eo: number,
   factors: Float64Array[],
   grads: Float64Array[],
   R: number,
   tmp: Float64Array,
 ) {
   const s = modes.length;
-  const count = rows.length / s;
-  for (let t = 0; t < count; t++) {
-    const eo = t * R;
-    for (let u = 0; u < s; u++) {
-      const g = grads[modes[u]];
-      const go = rows[t * s + u] * R;
-      if (s === 1) {
-        for (let r = 0; r < R; r++) g[go + r] += e[eo + r];
-        continue;
-      }
-      for (let r = 0; r < R; r++) tmp[r] = e[eo + r];
-      for (let w = 0; w < s; w++) {
-        if (w === u) continue;
-        const f = factors[modes[w]];
-        const fo = rows[t * s + w] * R;
-        for (let r = 0; r < R; r++) tmp[r] *= f[fo + r];
-      }
-      for (let r = 0; r < R; r++) g[go + r] += tmp[r];
+  for (let u = 0; u < s; u++) {
+    const g = grads[modes[u]];
+    const go = rows[t * s + u] * R;
+    if (s === 1) {
+      for (let r = 0; r < R; r++) g[go + r] += e[eo + r];
+      continue;
     }
+    for (let r = 0; r < R; r++) tmp[r] = e[eo + r];
+    for (let w = 0; w < s; w++) {
+      if (w === u) continue;
+      const f = factors[modes[w]];
+      const fo = rows[t * s + w] * R;
+      for (let r = 0; r < R; r++) tmp[r] *= f[fo + r];
+    }
+    for (let r = 0; r < R; r++) g[go + r] += tmp[r];
   }
 }
-
-const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
 export const jsKernels: Kernels = {
   name: "js",
 
   cpCompletion(plan: CpCompletionPlan, factors: Float64Array[], grads: Float64Array[]): number {
-    const { R, split, order, p1, p2, e1, e2 } = plan;
-    const g1 = range(0, split);
-    const g2 = range(split, order);
-    groupProducts(plan.rows1, g1, factors, R, p1);
-    groupProducts(plan.rows2, g2, factors, R, p2);
-    e1.fill(0);
-    e2.fill(0);
-    const m = plan.obsValue.length;
+    const { R, outerModes, innerModes, innerP, innerE, outerP, outerE, tmp, obsInner, obsValue } = plan;
+    const innerCount = plan.innerRows.length / innerModes.length;
+    for (let t = 0; t < innerCount; t++) rowProduct(plan.innerRows, t, innerModes, factors, R, innerP, t * R);
+    innerE.fill(0);
+    for (const g of grads) g.fill(0);
+    const m = obsValue.length;
     const c = 2 / m;
     let loss = 0;
-    for (let k = 0; k < m; k++) {
-      const o1 = plan.obsRow1[k] * R;
-      const o2 = plan.obsRow2[k] * R;
-      const residual = dot(p1, o1, p2, o2, R) - plan.obsValue[k];
-      loss += residual * residual;
-      const e = c * residual;
-      axpyAt(e, p2, o2, e1, o1, R);
-      axpyAt(e, p1, o1, e2, o2, R);
+    const outerCount = plan.outerStart.length - 1;
+    for (let t = 0; t < outerCount; t++) {
+      rowProduct(plan.outerRows, t, outerModes, factors, R, outerP, 0);
+      outerE.fill(0);
+      for (let k = plan.outerStart[t]; k < plan.outerStart[t + 1]; k++) {
+        const io = obsInner[k] * R;
+        const residual = dot(innerP, io, outerP, 0, R) - obsValue[k];
+        loss += residual * residual;
+        const e = c * residual;
+        axpyAt(e, outerP, 0, innerE, io, R);
+        axpyAt(e, innerP, io, outerE, 0, R);
+      }
+      scatterRow(plan.outerRows, t, outerModes, outerE, 0, factors, grads, R, tmp);
     }
-    for (const g of grads) g.fill(0);
-    scatterGroupGrads(plan.rows1, g1, e1, factors, grads, R, plan.tmp);
-    scatterGroupGrads(plan.rows2, g2, e2, factors, grads, R, plan.tmp);
+    for (let t = 0; t < innerCount; t++) scatterRow(plan.innerRows, t, innerModes, innerE, t * R, factors, grads, R, tmp);
     return loss / m;
   },
 

@@ -5,23 +5,24 @@
  * accumulators combined in a fixed tree, which makes the result independent of SIMD width.
  */
 export type CpCompletionPlan = {
-  order: number;
   R: number;
-  /** Modes [0, split) form group 1, [split, order) group 2. */
-  split: number;
-  /** Distinct multi-indices of each group among the observations, rows × groupSize (Int32). */
-  rows1: Int32Array;
-  rows2: Int32Array;
-  /** Per observation (sorted by group-1 row, then group-2 row): its row in each group. */
-  obsRow1: Int32Array;
-  obsRow2: Int32Array;
-  /** Observed values in the same sorted order. */
+  /** Modes of the outer group (observations are sorted by its rows) and of the inner group. */
+  outerModes: Int32Array;
+  innerModes: Int32Array;
+  /** Distinct outer multi-indices (rows × outer group size), in observation order. */
+  outerRows: Int32Array;
+  /** Observations of outer row t are [outerStart[t], outerStart[t + 1]). */
+  outerStart: Int32Array;
+  /** Distinct inner multi-indices (rows × inner group size). */
+  innerRows: Int32Array;
+  /** Per sorted observation: its inner row, and its observed value. */
+  obsInner: Int32Array;
   obsValue: Float64Array;
-  /** Scratch: group products P and residual-weighted sums E, rows × R each. */
-  p1: Float64Array;
-  p2: Float64Array;
-  e1: Float64Array;
-  e2: Float64Array;
+  /** Scratch: inner rows' products and residual-weighted sums (rows × R); outer row's (R). */
+  innerP: Float64Array;
+  innerE: Float64Array;
+  outerP: Float64Array;
+  outerE: Float64Array;
   /** Scratch for a per-mode product, R. */
   tmp: Float64Array;
 };
