@@ -210,7 +210,25 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
   need(&A, nc, (size_t)m * n, "gemm: c is smaller than m*n");
   if (A.failed) return NULL;
   if (!acc) memset(c, 0, sizeof(double) * (size_t)m * n);
-  for (int i = 0; i < m; i++)
+  int i = 0;
+  /* four rows of C per pass over B: each B row is loaded once for four updates (the per-element
+     order of operations is unchanged, so the result equals the row-by-row loop) */
+  for (; i + 4 <= m; i += 4) {
+    double *c0 = c + (size_t)i * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+    for (int p = 0; p < k; p++) {
+      const double *bp = b + (size_t)p * n;
+      double a0 = a[(size_t)i * k + p], a1 = a[(size_t)(i + 1) * k + p];
+      double a2 = a[(size_t)(i + 2) * k + p], a3 = a[(size_t)(i + 3) * k + p];
+      for (int j = 0; j < n; j++) {
+        double bj = bp[j];
+        c0[j] += a0 * bj;
+        c1[j] += a1 * bj;
+        c2[j] += a2 * bj;
+        c3[j] += a3 * bj;
+      }
+    }
+  }
+  for (; i < m; i++)
     for (int p = 0; p < k; p++) axpy(a[(size_t)i * k + p], b + (size_t)p * n, c + (size_t)i * n, n);
   return NULL;
 }
@@ -239,8 +257,23 @@ static napi_value GemmTN(napi_env env, napi_callback_info info) {
   need(&A, nc, (size_t)m * n, "gemmTN: c is smaller than m*n");
   if (A.failed) return NULL;
   memset(c, 0, sizeof(double) * (size_t)m * n);
-  for (int p = 0; p < k; p++)
-    for (int i = 0; i < m; i++) axpy(a[(size_t)p * m + i], b + (size_t)p * n, c + (size_t)i * n, n);
+  int i = 0;
+  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B, as in Gemm */
+    double *c0 = c + (size_t)i * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+    for (int p = 0; p < k; p++) {
+      const double *bp = b + (size_t)p * n, *ap = a + (size_t)p * m + i;
+      double a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3];
+      for (int j = 0; j < n; j++) {
+        double bj = bp[j];
+        c0[j] += a0 * bj;
+        c1[j] += a1 * bj;
+        c2[j] += a2 * bj;
+        c3[j] += a3 * bj;
+      }
+    }
+  }
+  for (; i < m; i++)
+    for (int p = 0; p < k; p++) axpy(a[(size_t)p * m + i], b + (size_t)p * n, c + (size_t)i * n, n);
   return NULL;
 }
 

@@ -3,11 +3,18 @@ import type { Kernels } from "../kernels/types.ts";
 /**
  * A depth-L linear network A = W_L ⋯ W_1 producing a rows × cols matrix (row-major):
  * W_1 is h × cols (rows × cols when L = 1), W_l is h × h, W_L is rows × h.
- * Forward keeps the partial products Z_l = W_l ⋯ W_1 for the backward pass.
+ *
+ * Only W_1 is wide (cols = R can be large); the others are small. So the small layers are
+ * collapsed first, P = W_L ⋯ W_2 (rows × h), and the wide products are A = P·W_1, ∂W_1 = Pᵀ·G and
+ * ∂P = G·W_1ᵀ: three rows·h·cols products per step whatever the depth; ∂P is then
+ * back-propagated through the small chain (O(L·h³)).
  */
 export class DeepChain {
   readonly shapes: [number, number][];
+  /** Q_l = W_l ⋯ W_2 for l = 3..L (Q_2 is W_2 itself); P = Q_L. */
   private readonly partials: Float64Array[];
+  private readonly out: Float64Array;
+  private readonly gradP: Float64Array;
   private readonly deltaA: Float64Array;
   private readonly deltaB: Float64Array;
 
@@ -21,37 +28,53 @@ export class DeepChain {
       l === depth - 1 ? rows : width,
       l === 0 ? cols : width,
     ]);
-    // Z_2 … Z_L (Z_1 is W_1 itself).
-    this.partials = this.shapes.slice(1).map(([r]) => new Float64Array(r * cols));
-    const maxRows = Math.max(rows, width);
-    this.deltaA = new Float64Array(maxRows * cols);
-    this.deltaB = new Float64Array(maxRows * cols);
+    this.partials = this.shapes.slice(2).map(([r]) => new Float64Array(r * width));
+    this.out = new Float64Array(depth > 1 ? rows * cols : 0);
+    this.gradP = new Float64Array(depth > 1 ? rows * width : 0);
+    this.deltaA = new Float64Array(Math.max(rows, width) * width);
+    this.deltaB = new Float64Array(Math.max(rows, width) * width);
+  }
+
+  /** P = W_L ⋯ W_2 (rows × h), keeping the partial products for the backward pass. */
+  private collapse(k: Kernels, layers: Float64Array[]): Float64Array {
+    let q = layers[1];
+    for (let l = 2; l < this.depth; l++) {
+      const [r] = this.shapes[l];
+      k.gemm(layers[l], q, this.partials[l - 2], r, this.width, this.width, false);
+      q = this.partials[l - 2];
+    }
+    return q;
   }
 
   /** The end-to-end matrix (for L = 1 the layer itself, not a copy). */
   forward(k: Kernels, layers: Float64Array[]): Float64Array {
-    let z = layers[0];
-    for (let l = 1; l < this.depth; l++) {
-      const [r, inner] = this.shapes[l];
-      k.gemm(layers[l], z, this.partials[l - 1], r, inner, this.cols, false);
-      z = this.partials[l - 1];
-    }
-    return z;
+    if (this.depth === 1) return layers[0];
+    k.gemm(this.collapse(k, layers), layers[0], this.out, this.rows, this.width, this.cols, false);
+    return this.out;
   }
 
   /** Gradients of every layer from the gradient w.r.t. the end-to-end matrix (needs a prior forward). */
   backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void {
-    let delta = gradOut;
+    if (this.depth === 1) {
+      gradLayers[0].set(gradOut);
+      return;
+    }
+    const h = this.width;
+    const p = this.depth === 2 ? layers[1] : this.partials[this.depth - 3];
+    k.gemmTN(p, gradOut, gradLayers[0], h, this.rows, this.cols);
+    k.gemmNT(gradOut, layers[0], this.gradP, this.rows, this.cols, h);
+    // Back through the small chain Q_l = W_l Q_{l−1}: ∂W_l = Δ Q_{l−1}ᵀ, Δ ← W_lᵀ Δ.
+    let delta = this.gradP;
     let spare = this.deltaA;
-    for (let l = this.depth - 1; l >= 1; l--) {
-      const [r, inner] = this.shapes[l];
-      const zPrev = l === 1 ? layers[0] : this.partials[l - 2];
-      k.gemmNT(delta, zPrev, gradLayers[l], r, this.cols, inner);
-      k.gemmTN(layers[l], delta, spare, inner, r, this.cols);
+    for (let l = this.depth - 1; l >= 2; l--) {
+      const [r] = this.shapes[l];
+      const qPrev = l === 2 ? layers[1] : this.partials[l - 3];
+      k.gemmNT(delta, qPrev, gradLayers[l], r, h, h);
+      k.gemmTN(layers[l], delta, spare, h, r, h);
       delta = spare;
       spare = spare === this.deltaA ? this.deltaB : this.deltaA;
     }
-    gradLayers[0].set(delta.subarray(0, gradLayers[0].length));
+    gradLayers[1].set(delta.subarray(0, gradLayers[1].length));
   }
 }
 
