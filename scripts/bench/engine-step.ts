@@ -27,9 +27,13 @@ const outFile = arg("out", "");
 const reference = process.env.DTF_REFERENCE ?? join(import.meta.dirname, "..", "..", "..", "shared", "reference", "deep_cp_tc.py");
 const python = "/usr/bin/python3";
 
-/** Minimum multiply-adds per step: 3·|Ω|·R for the loss and factor gradients, plus the depth chains (×3 for fwd+bwd). */
+/**
+ * Minimum flops per step (2 per multiply-add): 3·|Ω|·R for the loss and factor gradients, plus the
+ * depth: `factor` three d·d·R products per mode at any L ≥ 2 (the small layers collapse first);
+ * `component` three R·d² per mode and layer.
+ */
 function cpFlops(order: number, d: number, R: number, obs: number, depth: number, variant: string): number {
-  const chain = depth === 1 ? 0 : variant === "factor" ? (depth - 1) * order * d * d * R : (depth - 1) * order * R * d * d;
+  const chain = depth === 1 ? 0 : variant === "factor" ? order * d * d * R : (depth - 1) * order * R * d * d;
   return 2 * (3 * obs * R + 3 * chain);
 }
 
@@ -75,9 +79,18 @@ async function ours(row: Row, engine: "native" | "js" | "tfjs", minSteps: number
   return median(times.slice(10));
 }
 
-function torchStep(row: Row, tuned: boolean): number {
+/**
+ * PyTorch's median ms per step. `tuned`: glibc malloc thresholds raised (reference README) and,
+ * when `nativeBlasCore`, OpenBLAS left to pick its own kernel (this machine's environment pins
+ * OPENBLAS_CORETYPE=Haswell for old numpy builds; which is faster depends on the row).
+ */
+function torchStep(row: Row, tuned: boolean, nativeBlasCore = false): number {
   const env = { ...process.env };
   if (tuned) Object.assign(env, { MALLOC_MMAP_THRESHOLD_: "2000000000", MALLOC_TRIM_THRESHOLD_: "2000000000" });
+  if (nativeBlasCore) {
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+  }
   const steps = row.flops > 5e7 ? "60" : "200";
   const out = execFileSync(python, [...row.torch, "--steps", steps], { env, encoding: "utf8" });
   const line = out.split("\n").find((l) => l.startsWith("RESULT "));
@@ -110,7 +123,7 @@ for (let rep = 0; rep < repeats; rep++) {
   for (const row of selected) {
     if (torchAvailable) {
       add(row.id, "torch", torchStep(row, false));
-      add(row.id, "torch_tuned", torchStep(row, true));
+      add(row.id, "torch_tuned", Math.min(torchStep(row, true), torchStep(row, true, true)));
     }
     add(row.id, "native", await ours(row, "native", 50));
     add(row.id, "js", await ours(row, "js", 20));
@@ -121,7 +134,7 @@ for (let rep = 0; rep < repeats; rep++) {
 
 const fmt = (x: number | undefined, digits = 2) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(digits));
 const lines = [
-  `Machine: ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores, Node ${process.version}; one thread each; median of ${repeats} interleaved repeats (tfjs: 1).`,
+  `Machine: ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores, Node ${process.version}; one thread each; median of ${repeats} interleaved repeats (tfjs: 1); torch tuned = best of OpenBLAS core pinned/auto.`,
   "",
   "| problem | dtf native ms | dtf js ms | torch f32 ms (default malloc) | torch f32 ms (tuned malloc) | speed-up vs tuned torch | tfjs ms | speed-up vs tfjs | native GFLOP/s (min. arithmetic) |",
   "|---|---|---|---|---|---|---|---|---|",
