@@ -12,6 +12,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Protobuf code generated from proto/ (protobufjs static module + types; not committed).
+gen=packages/protocol/src/gen/dtf.js
+if [ ! -f "$gen" ] || [ -n "$(find proto -name '*.proto' -newer "$gen")" ] || [ scripts/gen-proto.mjs -nt "$gen" ]; then
+  node scripts/gen-proto.mjs
+fi
+
 # Native kernels (C, built with the system compiler against Node's headers; no download).
 # Without a compiler the engine falls back to its TypeScript kernels, bit-identical but slower.
 if [ ! -f packages/engine/build/dtf_kernels.node ] || [ packages/engine/native/kernels.c -nt packages/engine/build/dtf_kernels.node ]; then

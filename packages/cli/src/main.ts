@@ -1,15 +1,23 @@
 import { DtfError, SpecError } from "@dtf/engine";
-import { TRAIN_HELP, trainCommand } from "./commands/train.ts";
+import { exportCommand, planCommand, runCommand } from "./commands/sweep.ts";
+import { trainCommand } from "./commands/train.ts";
 import { EXIT, UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (l: string) => void) => Promise<number> }> = {
-  train: { help: TRAIN_HELP, run: trainCommand },
+const COMMANDS: Record<string, (argv: string[], out: (l: string) => void) => Promise<number>> = {
+  train: trainCommand,
+  plan: planCommand,
+  run: runCommand,
+  export: exportCommand,
 };
 
 const USAGE = `usage: dtf <command> [options]
 
 commands:
-  train    run one training and print its metrics (dtf train --help)`;
+  train    run one training and print its metrics
+  plan     validate a sweep spec and show its runs
+  run      run a sweep on this machine into a result store (resumable)
+  export   write a result store's tables as CSV or Parquet
+(dtf <command> --help for each)`;
 
 /** Runs the CLI; returns the exit code (0 ok, 1 run failed or diverged, 2 bad usage/spec). */
 export async function main(
@@ -28,7 +36,7 @@ export async function main(
     return EXIT.usage;
   }
   try {
-    return await command.run(rest, out);
+    return await command(rest, out);
   } catch (e) {
     if (e instanceof SpecError) {
       err(`dtf ${name}: invalid spec\n${e.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`);

@@ -271,7 +271,7 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
   if (spec.variant === "component" && model !== "cp") {
     issues.push({ path: at("variant"), message: `component applies to model cp only, got model ${model}` });
   }
-  if (spec.variant === "component" && Array.isArray(input.width)) {
+  if (spec.variant === "component" && spec.width.some((w, n) => w !== dim[n])) {
     issues.push({ path: at("width"), message: "the component variant's chains are square (d×d); width does not apply" });
   }
   if (issues.length > 0) throw new SpecError(issues);

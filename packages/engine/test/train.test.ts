@@ -160,5 +160,11 @@ describe("run spec validation", () => {
     expect(s.components).to.equal(1000);
     expect(s.width).to.deep.equal([10, 10, 10, 10]);
     expect(resolveRunSpec(s)).to.deep.equal(s);
+    for (const input of [{ variant: "component", depth: 3 }, { model: "tucker", core_rank: [2, 3, 4] }, { model: "matrix", dim: [4, 6] }]) {
+      const resolved = resolveRunSpec(input);
+      expect(resolveRunSpec(resolved), JSON.stringify(input)).to.deep.equal(resolved);
+    }
   });
+  it("spec - the component variant rejects a width (its chains are d×d)", () =>
+    bad({ variant: "component", depth: 2, width: 5 }, "width: the component variant's chains are square"));
 });

@@ -1,0 +1,116 @@
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { ResultStore } from "@dtf/store";
+import { DEFAULT_MAX_RUNS, expandRuns, type LoadedSweep, loadSweepFile, SpecParseError } from "@dtf/sweep";
+import { parseArgs } from "../args.ts";
+import { EXIT, UsageError } from "../errors.ts";
+import { runSweepLocally } from "../local-runner.ts";
+import { ProgressDisplay } from "../progress.ts";
+
+export const PLAN_HELP = `dtf plan SPEC.yaml [--max-runs N] [--show K]
+
+Validates a sweep and prints how many runs it expands to and the first K (default 10).`;
+
+export const RUN_HELP = `dtf run SPEC.yaml [--out DIR] [--threads N] [--max-runs N]
+
+Runs every run of the sweep on this machine (no broker) into the result store in DIR
+(default runs/<sweep id>). Run it again to resume: finished runs are skipped. Ctrl-C stops
+cleanly and keeps what finished.
+  --threads N     trainings in parallel (default: the number of cores)
+  --max-runs N    refuse sweeps larger than N runs (default ${DEFAULT_MAX_RUNS})`;
+
+export const EXPORT_HELP = `dtf export DIR --format csv|parquet [--to OUTDIR]
+
+Writes the store's tables (sweeps, runs, metrics, component_norms) as CSV or Parquet files
+(default OUTDIR: DIR/export).`;
+
+function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive integer, got ${raw}`);
+  return n;
+}
+
+async function load(file: string | undefined, maxRuns: number): Promise<LoadedSweep> {
+  if (!file) throw new UsageError("expected a sweep spec file");
+  try {
+    return await loadSweepFile(file, maxRuns);
+  } catch (err) {
+    if (err instanceof SpecParseError) throw new UsageError(err.message, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`cannot read ${file}: no such file`);
+    throw err;
+  }
+}
+
+export async function planCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, ["max_runs", "show"], ["help"]);
+  if (args.flags.has("help")) {
+    out(PLAN_HELP);
+    return EXIT.ok;
+  }
+  const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
+  const show = positiveInt("show", args.values.show?.at(-1), 10);
+  out(`sweep ${loaded.sweepId}: ${loaded.count} runs`);
+  let shown = 0;
+  for (const run of expandRuns(loaded.sweep)) {
+    if (shown++ >= show) break;
+    out(`  ${String(run.index).padStart(6)}  ${run.runId}  ${JSON.stringify(run.point)}`);
+  }
+  if (loaded.count > show) out(`  … ${loaded.count - show} more`);
+  return EXIT.ok;
+}
+
+export async function runCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, ["out", "threads", "max_runs"], ["help"]);
+  if (args.flags.has("help")) {
+    out(RUN_HELP);
+    return EXIT.ok;
+  }
+  const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
+  const threads = positiveInt("threads", args.values.threads?.at(-1), availableParallelism());
+  const dir = args.values.out?.at(-1) ?? join("runs", loaded.sweepId);
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
+    process.stderr.write("\ndtf run: stopping; finished runs are kept (run again to resume)\n");
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const tty = process.stdout.isTTY === true;
+  const progress = new ProgressDisplay(loaded.count, tty, (t) => process.stdout.write(t), threads);
+  out(`sweep ${loaded.sweepId}: ${loaded.count} runs on ${threads} threads → ${dir}`);
+  try {
+    const summary = await runSweepLocally(loaded, { out: dir, threads, signal: controller.signal, progress });
+    progress.end();
+    const t = progress.tally;
+    out(
+      `${summary.cancelled ? "stopped" : "done"}: ${t.done}/${t.total} runs finished (${summary.ran} run now, ${summary.skipped} already done), ` +
+        `${t.failed} failed, ${t.diverged} diverged`,
+    );
+    out(`results: ${join(dir, "results.duckdb")}  (dtf export ${dir} --format csv)`);
+    return summary.cancelled ? 130 : t.failed > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+export async function exportCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, ["format", "to"], ["help"]);
+  if (args.flags.has("help")) {
+    out(EXPORT_HELP);
+    return EXIT.ok;
+  }
+  const dir = args.positionals[0];
+  if (!dir) throw new UsageError("expected a sweep directory");
+  const format = args.values.format?.at(-1) ?? "csv";
+  if (format !== "csv" && format !== "parquet") throw new UsageError(`--format must be csv or parquet, got ${format}`);
+  const store = await ResultStore.open(dir);
+  try {
+    for (const file of await store.exportTables(args.values.to?.at(-1) ?? join(dir, "export"), format)) out(file);
+  } finally {
+    store.close();
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,121 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ResultStore } from "@dtf/store";
+import { expect } from "chai";
+import { dtf, exited, startUntil } from "./support.ts";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "dtf-sweep-"));
+
+/** 12 runs of ~0.3 s each: 3 depths × 2 observation counts × 2 seeds. */
+const SPEC = `name: tiny
+base: { model: cp, order: 3, dim: 6, components: 36, target_rank: 2, init_std: 0.1, lr: 0.002, steps: 2500, eval_every: 100 }
+grid: { depth: [1, 2, 3], observations: [60, 120] }
+seeds: 2
+`;
+
+function writeSpec(dir: string, text = SPEC) {
+  const file = join(dir, "tiny.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+async function readStore(dir: string) {
+  const store = await ResultStore.open(dir);
+  try {
+    const runs = await store.query<{ run_id: string; status: string; n: number }>(
+      "SELECT run_id, status, count(*) OVER (PARTITION BY run_id)::INTEGER AS n FROM runs ORDER BY run_id",
+    );
+    const metrics = await store.query<Record<string, unknown>>(
+      "SELECT run_id, step, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM metrics ORDER BY run_id, step",
+    );
+    const norms = await store.query<Record<string, unknown>>("SELECT * FROM component_norms ORDER BY run_id, step, k");
+    return { runs, metrics, norms };
+  } finally {
+    store.close();
+  }
+}
+
+describe("dtf plan / run / export", () => {
+  it("plan - prints the count and the first runs", async () => {
+    const dir = tmp();
+    const { code, stdout } = await dtf(["plan", writeSpec(dir), "--show", "3"]);
+    expect(code).to.equal(0);
+    expect(stdout).to.match(/^sweep tiny-[0-9a-f]{10}: 12 runs$/m);
+    expect(stdout).to.contain('{"depth":1,"observations":60,"seed":0}');
+    expect(stdout).to.contain("… 9 more");
+  });
+
+  it("run - a bad sweep spec exits 2 with every issue and starts nothing", async () => {
+    const dir = tmp();
+    const file = writeSpec(dir, SPEC.replace("depth: [1, 2, 3]", "deptth: [1, 2, 3]").replace("seeds: 2", "seeds: -1"));
+    const { code, stderr } = await dtf(["run", file, "--out", join(dir, "out")]);
+    expect(code).to.equal(2);
+    expect(stderr).to.contain("tiny.yaml:3: grid.deptth: unknown run-spec key (did you mean 'depth'?)");
+    expect(stderr).to.contain("seeds: must be a count >= 1");
+    expect(existsSync(join(dir, "out"))).to.equal(false);
+  });
+
+  it("run - refuses a grid over --max-runs", async () => {
+    const dir = tmp();
+    const { code, stderr } = await dtf(["run", writeSpec(dir), "--max-runs", "5", "--out", join(dir, "out")]);
+    expect(code).to.equal(2);
+    expect(stderr).to.contain("expands to 12 runs, more than --max-runs 5");
+  });
+
+  it("run - runs every run into the store; a second run resumes with nothing to do; export writes CSV", async () => {
+    const dir = tmp();
+    const out = join(dir, "out");
+    const first = await dtf(["run", writeSpec(dir), "--out", out, "--threads", "2"]);
+    expect(first.code, first.stderr).to.equal(0);
+    expect(first.stdout.match(/^\[\d+\/12\] (ok|diverged)/gm)).to.have.length(12);
+    expect(first.stdout).to.contain("done: 12/12 runs finished (12 run now, 0 already done)");
+    const { runs, metrics } = await readStore(out);
+    expect(runs).to.have.length(12);
+    expect(runs.every((r) => r.n === 1)).to.equal(true);
+    expect(metrics).to.have.length(12 * 26);
+    const again = await dtf(["run", writeSpec(dir), "--out", out, "--threads", "2"]);
+    expect(again.code).to.equal(0);
+    expect(again.stdout).to.contain("done: 12/12 runs finished (0 run now, 12 already done)");
+    const exp = await dtf(["export", out, "--format", "csv"]);
+    expect(exp.code).to.equal(0);
+    const csv = readFileSync(join(out, "export", "runs.csv"), "utf8").trim().split("\n");
+    expect(csv).to.have.length(13);
+  });
+
+  it("resume - a sweep killed mid-way (SIGKILL) and run again has every run once and the metrics of an uninterrupted sweep", async () => {
+    const dir = tmp();
+    const file = writeSpec(dir);
+    const reference = join(dir, "reference");
+    const whole = await dtf(["run", file, "--out", reference, "--threads", "2"]);
+    expect(whole.code).to.equal(0);
+
+    const out = join(dir, "interrupted");
+    const { child } = await startUntil(["run", file, "--out", out, "--threads", "2"], /^\[\d+\/12\]/, 4);
+    child.kill("SIGKILL");
+    await exited(child);
+    const partial = await readStore(out);
+    expect(partial.runs.length).to.be.within(4, 11);
+
+    const resumed = await dtf(["run", file, "--out", out, "--threads", "2"]);
+    expect(resumed.code, resumed.stderr).to.equal(0);
+    expect(resumed.stdout).to.match(/done: 12\/12 runs finished \(\d+ run now, \d+ already done\)/);
+    const a = await readStore(reference);
+    const b = await readStore(out);
+    expect(b.runs.map((r) => r.run_id)).to.deep.equal(a.runs.map((r) => r.run_id));
+    expect(b.runs.every((r) => r.n === 1)).to.equal(true);
+    expect(b.metrics).to.deep.equal(a.metrics);
+    expect(b.norms).to.deep.equal(a.norms);
+  });
+
+  it("interrupt - Ctrl-C (SIGINT) stops cleanly, keeps finished runs and exits 130", async () => {
+    const dir = tmp();
+    const out = join(dir, "out");
+    const { child } = await startUntil(["run", writeSpec(dir), "--out", out, "--threads", "1"], /^\[\d+\/12\]/, 2);
+    child.kill("SIGINT");
+    expect(await exited(child)).to.equal(130);
+    const { runs } = await readStore(out);
+    expect(runs.length).to.be.within(2, 11);
+    expect(runs.every((r) => r.status === "ok" || r.status === "diverged")).to.equal(true);
+  });
+});

@@ -1,0 +1,123 @@
+import { DtfError, type MetricPoint, type RunSpec, resolveRunSpec, SpecError } from "@dtf/engine";
+import { dtf } from "./gen/dtf.js";
+
+const v1 = dtf.v1;
+
+/** A message that cannot be decoded or does not describe a valid job; `reason` says why. */
+export class ProtocolError extends DtfError {}
+
+/** One run of a sweep, as sent to a worker. */
+export type Job = {
+  sweep_id: string;
+  run_id: string;
+  /** Delivery count, 1 for the first. */
+  attempt: number;
+  spec: RunSpec;
+  /** The run's values on the swept axes. */
+  point: Record<string, unknown>;
+};
+
+/** Evaluations of one run, sent in batches. */
+export type MetricBatch = { sweep_id: string; run_id: string; attempt: number; points: MetricPoint[] };
+
+export const RUN_STATUSES = ["ok", "diverged", "failed", "cancelled"] as const;
+export type RunStatusName = (typeof RUN_STATUSES)[number];
+
+/** How a run ended: the row the store keeps per run. */
+export type RunResult = {
+  sweep_id: string;
+  run_id: string;
+  attempt: number;
+  status: RunStatusName;
+  stop_reason: string;
+  steps: number;
+  /** The last evaluation (null when the run failed before evaluating). */
+  final: MetricPoint | null;
+  /** First evaluated step below each recon-error threshold; thresholds never crossed are absent. */
+  threshold_steps: Record<string, number>;
+  wall_ms: number;
+  engine: string;
+  code_version: string;
+  worker_id: string;
+  error: string;
+};
+
+const toObjectOptions = { defaults: true, arrays: true, objects: true, longs: Number, enums: String } as const;
+
+function decodeWith<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    throw new ProtocolError(`malformed ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function encodeJob(job: Job): Uint8Array {
+  const { point, ...rest } = job;
+  return v1.Job.encode(v1.Job.fromObject({ ...rest, point_json: JSON.stringify(point) })).finish();
+}
+
+/** Decodes and checks a job: a message that is not a Job, or whose spec is invalid, is a ProtocolError. */
+export function decodeJob(bytes: Uint8Array): Job {
+  const obj = decodeWith("Job", () => v1.Job.toObject(v1.Job.decode(bytes), toObjectOptions)) as unknown as {
+    sweep_id: string;
+    run_id: string;
+    attempt: number;
+    spec: Record<string, unknown> | null;
+    point_json: string;
+  };
+  if (!obj.run_id) throw new ProtocolError("malformed Job: run_id is empty");
+  if (!obj.spec) throw new ProtocolError(`malformed Job ${obj.run_id}: spec is missing`);
+  let spec: RunSpec;
+  try {
+    spec = resolveRunSpec(obj.spec);
+  } catch (err) {
+    if (err instanceof SpecError) throw new ProtocolError(`Job ${obj.run_id} has an invalid spec: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const point = decodeWith(`Job ${obj.run_id} point_json`, () => (obj.point_json ? JSON.parse(obj.point_json) : {}));
+  return { sweep_id: obj.sweep_id, run_id: obj.run_id, attempt: obj.attempt, spec, point };
+}
+
+export function encodeMetricBatch(batch: MetricBatch): Uint8Array {
+  return v1.MetricBatch.encode(v1.MetricBatch.fromObject(batch)).finish();
+}
+
+export function decodeMetricBatch(bytes: Uint8Array): MetricBatch {
+  return decodeWith("MetricBatch", () =>
+    v1.MetricBatch.toObject(v1.MetricBatch.decode(bytes), toObjectOptions),
+  ) as unknown as MetricBatch;
+}
+
+const statusToProto = (s: RunStatusName) => `RUN_STATUS_${s.toUpperCase()}`;
+
+export function encodeRunResult(result: RunResult): Uint8Array {
+  return v1.RunResult.encode(v1.RunResult.fromObject({ ...result, status: statusToProto(result.status) })).finish();
+}
+
+export function decodeRunResult(bytes: Uint8Array): RunResult {
+  const obj = decodeWith("RunResult", () => v1.RunResult.toObject(v1.RunResult.decode(bytes), toObjectOptions)) as unknown as Omit<
+    RunResult,
+    "status"
+  > & { status: string; final: MetricPoint | null };
+  const status = obj.status.replace("RUN_STATUS_", "").toLowerCase() as RunStatusName;
+  if (!RUN_STATUSES.includes(status)) throw new ProtocolError(`malformed RunResult ${obj.run_id}: status ${obj.status}`);
+  return { ...obj, status, final: obj.final ?? null };
+}
+
+export type SweepInfo = {
+  sweep_id: string;
+  name: string;
+  spec_json: string;
+  total_runs: number;
+  code_version: string;
+  created_ms: number;
+};
+
+export function encodeSweepInfo(info: SweepInfo): Uint8Array {
+  return v1.SweepInfo.encode(v1.SweepInfo.fromObject(info)).finish();
+}
+
+export function decodeSweepInfo(bytes: Uint8Array): SweepInfo {
+  return decodeWith("SweepInfo", () => v1.SweepInfo.toObject(v1.SweepInfo.decode(bytes), toObjectOptions)) as unknown as SweepInfo;
+}

@@ -1,0 +1,80 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { RUN_SPEC_KEYS, resolveRunSpec, train } from "@dtf/engine";
+import { expect } from "chai";
+import { dtf } from "../src/gen/dtf.js";
+import {
+  decodeJob,
+  decodeMetricBatch,
+  decodeRunResult,
+  decodeSweepInfo,
+  encodeJob,
+  encodeMetricBatch,
+  encodeRunResult,
+  encodeSweepInfo,
+  type Job,
+  ProtocolError,
+  type RunResult,
+} from "../src/index.ts";
+
+const root = new URL("../../../", import.meta.url).pathname;
+
+describe("protocol", () => {
+  it("round trip - Job carries every resolved run-spec field unchanged", () => {
+    for (const input of [
+      { model: "cp", order: 4, dim: [3, 4, 5, 6], depth: 3, variant: "component", seed: 2 ** 40 + 3, thresholds: [0.2, 0.02] },
+      { model: "tucker", order: 3, dim: 5, core_rank: [2, 3, 4], problem: "sensing", observations: 30, engine: "js" },
+      { model: "matrix", dim: [20, 30], depth: 2, width: [7, 7], optimizer: "adam", lr: 3e-4 },
+    ]) {
+      const spec = resolveRunSpec(input);
+      const job: Job = { sweep_id: "s-1", run_id: "abc", attempt: 2, spec, point: { depth: 3, seed: 2 } };
+      expect(decodeJob(encodeJob(job))).to.deep.equal(job);
+    }
+  });
+
+  it("schema - the RunSpec message has a field for every run-spec key", () => {
+    const fields = Object.keys(dtf.v1.RunSpec.toObject(dtf.v1.RunSpec.create(), { defaults: true, arrays: true }));
+    for (const key of RUN_SPEC_KEYS) expect(fields, key).to.include(key);
+  });
+
+  it("round trip - metric batches and results from a real training, NaN and empty lists included", async () => {
+    const points: RunResult["final"][] = [];
+    const r = await train({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25 }, { onMetrics: (p) => points.push(p) });
+    const batch = { sweep_id: "s", run_id: "r", attempt: 1, points: points as NonNullable<RunResult["final"]>[] };
+    expect(decodeMetricBatch(encodeMetricBatch(batch))).to.deep.equal(batch);
+    const nan = { ...batch, points: [{ ...batch.points[0], recon_error: Number.NaN, singular_values: [] }] };
+    expect(Number.isNaN(decodeMetricBatch(encodeMetricBatch(nan)).points[0].recon_error)).to.equal(true);
+    const result: RunResult = {
+      sweep_id: "s", run_id: "r", attempt: 1, status: "diverged", stop_reason: "diverged", steps: r.steps, final: points.at(-1)!,
+      threshold_steps: { "0.1": 25 }, wall_ms: 12.5, engine: "native", code_version: "abc", worker_id: "host/0", error: "",
+    };
+    expect(decodeRunResult(encodeRunResult(result))).to.deep.equal(result);
+    const failed: RunResult = { ...result, status: "failed", final: null, threshold_steps: {}, error: "boom" };
+    expect(decodeRunResult(encodeRunResult(failed))).to.deep.equal(failed);
+    const info = { sweep_id: "s", name: "n", spec_json: "{}", total_runs: 75, code_version: "v", created_ms: 1764253000000 };
+    expect(decodeSweepInfo(encodeSweepInfo(info))).to.deep.equal(info);
+  });
+
+  it("malformed - bytes that are not a Job, or a Job with a bad spec, raise ProtocolError with the reason", () => {
+    expect(() => decodeJob(Uint8Array.from([0xff, 0xff, 0xff, 0xff]))).to.throw(ProtocolError, "malformed Job");
+    expect(() => decodeJob(new Uint8Array(0))).to.throw(ProtocolError, "run_id is empty");
+    const bad = dtf.v1.Job.encode({ run_id: "x", sweep_id: "s", attempt: 1, spec: { model: "cpx", order: 3, dim: [4, 4, 4] } }).finish();
+    expect(() => decodeJob(bad)).to.throw(ProtocolError, "Job x has an invalid spec: model: must be one of cp, tucker, matrix");
+  });
+
+  it("schema lint - buf lint passes on proto/", () => {
+    const buf = `${root}node_modules/.bin/buf`;
+    const out = execFileSync(buf, ["lint"], { cwd: root, encoding: "utf8" });
+    expect(out.trim()).to.equal("");
+  });
+
+  it("schema - field numbers are never reused (each message's numbers are unique)", () => {
+    for (const file of ["run", "metrics", "result", "sweep"]) {
+      const text = readFileSync(`${root}proto/dtf/v1/${file}.proto`, "utf8");
+      for (const body of text.split(/^message /m).slice(1)) {
+        const numbers = [...body.split("\n}")[0].matchAll(/= (\d+);/g)].map((m) => m[1]);
+        expect(new Set(numbers).size, `${file}: ${body.split(" ")[0]}`).to.equal(numbers.length);
+      }
+    }
+  });
+});

@@ -1,0 +1,38 @@
+import { LineCounter, parseDocument } from "yaml";
+
+/**
+ * A parsed spec file that can say where a path (`grid.depth[2]`) is in the text, so validation
+ * messages point at the line to fix.
+ */
+export type SpecSource = { data: unknown; file: string; locate(path: (string | number)[]): string };
+
+export class SpecParseError extends Error {}
+
+export function parseSpecText(text: string, file: string): SpecSource {
+  if (file.endsWith(".json")) {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new SpecParseError(`${file}: not valid JSON: ${(err as Error).message}`);
+    }
+    return { data, file, locate: () => file };
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new SpecParseError(`${file}: not valid YAML: ${doc.errors.map((e) => e.message).join("; ")}`);
+  }
+  return {
+    data: doc.toJS(),
+    file,
+    locate(path) {
+      for (let n = path.length; n > 0; n--) {
+        const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+        if (node?.range) return `${file}:${lineCounter.linePos(node.range[0]).line}`;
+        // a key without a value node (or a missing key): point at its parent's key instead
+      }
+      return file;
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export type { PoolOptions, RunOptions } from "./pool.ts";
+export { endedWithoutResult, RunPool } from "./pool.ts";
+export type { ProgressSink, TaskInput } from "./types.ts";
