@@ -23,13 +23,6 @@ export type LocalRunSummary = { ran: number; skipped: number; cancelled: boolean
 export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOptions): Promise<LocalRunSummary> {
   const { sweep, sweepId, count } = loaded;
   const store = await ResultStore.open(options.out);
-  // One write at a time: each is a transaction on the store's single connection.
-  let writes: Promise<void> = Promise.resolve();
-  const serial = (work: () => Promise<void>) => {
-    const next = writes.then(work);
-    writes = next.catch(() => undefined);
-    return next;
-  };
   const pool = new RunPool({ threads: options.threads });
   const summary: LocalRunSummary = { ran: 0, skipped: 0, cancelled: false };
   try {
@@ -44,6 +37,12 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
     const finished = await store.finishedRunIds(sweepId);
     const seen = new Set<string>();
     const inFlight = new Set<Promise<void>>();
+    const commits = new Set<Promise<void>>();
+    const track = (set: Set<Promise<void>>, p: Promise<void>) => {
+      set.add(p);
+      const settle = () => set.delete(p);
+      p.then(settle, settle);
+    };
     for (const planned of expandRuns(sweep)) {
       if (options.signal.aborted) break;
       if (seen.has(planned.runId)) continue;
@@ -56,25 +55,27 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
       const job: Job = { sweep_id: sweepId, run_id: planned.runId, attempt: 1, spec: planned.spec, point: planned.point };
       options.progress.start();
       const task = pool
-        .run(job, { signal: options.signal, onMetrics: (batch) => serial(() => store.writeMetrics(batch)) })
-        .then(async (result: RunResult) => {
-          if (result.status !== "cancelled") {
-            await serial(() => store.writeResult(job, result, planned.index));
-            summary.ran++;
-          }
-          options.progress.finish(result, planned.point);
+        .run(job, { signal: options.signal, onMetrics: (batch) => store.writeMetrics(batch) })
+        .then((result: RunResult) => {
+          if (result.status === "cancelled") return options.progress.finish(result, planned.point);
+          // The slot is free now; the run counts as done once its row is committed.
+          track(
+            commits,
+            store.writeResult(job, result, planned.index).then(() => {
+              summary.ran++;
+              options.progress.finish(result, planned.point);
+            }),
+          );
         });
-      inFlight.add(task);
-      const settle = () => inFlight.delete(task);
-      task.then(settle, settle);
+      track(inFlight, task);
       if (inFlight.size >= 2 * options.threads) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
-    await writes;
+    await Promise.all(commits);
     summary.cancelled = options.signal.aborted;
     return summary;
   } finally {
     await pool.close();
-    store.close();
+    await store.close();
   }
 }

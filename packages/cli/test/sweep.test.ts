@@ -32,7 +32,7 @@ async function readStore(dir: string) {
     const norms = await store.query<Record<string, unknown>>("SELECT * FROM component_norms ORDER BY run_id, step, k");
     return { runs, metrics, norms };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -65,5 +65,22 @@ CREATE TABLE IF NOT EXISTS component_norms (
 );
 `;
 
+/**
+ * Per-connection staging tables (TEMP: never in the file). Rows are appended here (fast, DuckDB's
+ * Appender) and merged into the keyed tables in one transaction at each commit.
+ */
+export const STAGING = `
+CREATE TEMP TABLE IF NOT EXISTS metrics_in AS SELECT * FROM metrics LIMIT 0;
+CREATE TEMP TABLE IF NOT EXISTS component_norms_in AS SELECT * FROM component_norms LIMIT 0;
+CREATE TEMP TABLE IF NOT EXISTS runs_in AS SELECT * FROM runs LIMIT 0;
+`;
+
+/** Column kinds, in table order, for the appenders: v varchar, i integer, b bigint, d double, l double[]. */
+export const COLUMNS = {
+  metrics: "viddddllid",
+  component_norms: "viidd",
+  runs: "vvivvvviiividvdbvviddddlivdvvvivb",
+} as const;
+
 /** Tables `dtf export` writes, in order. */
 export const EXPORT_TABLES = ["sweeps", "runs", "metrics", "component_norms"] as const;

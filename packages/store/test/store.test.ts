@@ -39,7 +39,7 @@ describe("result store", () => {
     expect(runs).to.have.length(1);
     expect(runs[0].attempt).to.equal(2);
     expect(runs[0].recon_error).to.equal(points.at(-1)!.recon_error);
-    store.close();
+    await store.close();
   });
 
   it("persistence - a reopened store keeps its rows; finishedRunIds lists ok and diverged runs only", async () => {
@@ -49,12 +49,12 @@ describe("result store", () => {
     await store.writeResult(job, result);
     await store.writeResult({ ...job, run_id: "run-b" }, { ...result, run_id: "run-b", status: "diverged" });
     await store.writeResult({ ...job, run_id: "run-c" }, { ...result, run_id: "run-c", status: "failed", final: null, error: "boom" });
-    store.close();
+    await store.close();
     store = await ResultStore.open(dir);
     expect([...(await store.finishedRunIds("s1"))].sort()).to.deep.equal(["run-a", "run-b"]);
     const [failed] = await store.query<{ error: string; recon_error: number | null }>("SELECT error, recon_error FROM runs WHERE run_id = 'run-c'");
     expect(failed).to.deep.equal({ error: "boom", recon_error: null });
-    store.close();
+    await store.close();
   });
 
   it("values - floats round-trip exactly, lists stay lists, NaN becomes NULL", async () => {
@@ -69,7 +69,7 @@ describe("result store", () => {
     expect(row.train_loss).to.equal(p.train_loss);
     expect(row.heldout_mse).to.equal(null);
     expect(row.unfolding_eranks).to.deep.equal(p.unfolding_eranks);
-    store.close();
+    await store.close();
   });
 
   it("export - CSV and Parquet files of every table, CSV rows equal to the table's", async () => {
@@ -86,6 +86,6 @@ describe("result store", () => {
     const parquet = await store.exportTables(join(dir, "pq"), "parquet");
     const [{ n }] = await store.query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet('${parquet[2]}')`);
     expect(n).to.equal(points.length);
-    store.close();
+    await store.close();
   });
 });

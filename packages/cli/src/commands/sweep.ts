@@ -110,7 +110,7 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
   try {
     for (const file of await store.exportTables(args.values.to?.at(-1) ?? join(dir, "export"), format)) out(file);
   } finally {
-    store.close();
+    await store.close();
   }
   return EXIT.ok;
 }
