@@ -1,5 +1,5 @@
 import { DtfError, SpecError } from "@dtf/engine";
-import { exportCommand, planCommand, runCommand } from "./commands/sweep.ts";
+import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
 import { trainCommand } from "./commands/train.ts";
 import { EXIT, UsageError } from "./errors.ts";
 
@@ -7,6 +7,7 @@ const COMMANDS: Record<string, (argv: string[], out: (l: string) => void) => Pro
   train: trainCommand,
   plan: planCommand,
   run: runCommand,
+  report: reportCommand,
   export: exportCommand,
 };
 
@@ -16,6 +17,7 @@ commands:
   train    run one training and print its metrics
   plan     validate a sweep spec and show its runs
   run      run a sweep on this machine into a result store (resumable)
+  report   write a sweep's HTML report and figure files
   export   write a result store's tables as CSV or Parquet
 (dtf <command> --help for each)`;
 

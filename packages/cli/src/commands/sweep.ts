@@ -1,6 +1,8 @@
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { ResultStore } from "@dtf/store";
+import { writeReport } from "@dtf/report";
+import { ResultStore, STORE_FILE } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, expandRuns, type LoadedSweep, loadSweepFile, SpecParseError } from "@dtf/sweep";
 import { parseArgs } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
@@ -18,6 +20,12 @@ Runs every run of the sweep on this machine (no broker) into the result store in
 cleanly and keeps what finished.
   --threads N     trainings in parallel (default: the number of cores)
   --max-runs N    refuse sweeps larger than N runs (default ${DEFAULT_MAX_RUNS})`;
+
+export const REPORT_HELP = `dtf report DIR [--out report.html] [--figures DIR]
+
+Writes the sweep's aggregated report: one self-contained HTML file (default DIR/report.html) with
+the figures the sweep's axes allow, the summary table and the overview, plus every figure as SVG,
+PNG and CSV (default: figures/ next to the HTML). \`dtf run\` writes it at the end too.`;
 
 export const EXPORT_HELP = `dtf export DIR --format csv|parquet [--to OUTDIR]
 
@@ -88,7 +96,9 @@ export async function runCommand(argv: string[], out: (l: string) => void): Prom
       `${summary.cancelled ? "stopped" : "done"}: ${t.done}/${t.total} runs finished (${summary.ran} run now, ${summary.skipped} already done), ` +
         `${t.failed} failed, ${t.diverged} diverged`,
     );
+    const report = await writeReport(dir);
     out(`results: ${join(dir, "results.duckdb")}  (dtf export ${dir} --format csv)`);
+    out(`report:  ${report.html}`);
     return summary.cancelled ? 130 : t.failed > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     process.off("SIGINT", onSignal);
@@ -112,5 +122,19 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
   } finally {
     await store.close();
   }
+  return EXIT.ok;
+}
+
+export async function reportCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, ["out", "figures"], ["help"]);
+  if (args.flags.has("help")) {
+    out(REPORT_HELP);
+    return EXIT.ok;
+  }
+  const dir = args.positionals[0];
+  if (!dir) throw new UsageError("expected a sweep directory");
+  if (!existsSync(join(dir, STORE_FILE))) throw new UsageError(`${dir} holds no result store (${STORE_FILE})`);
+  const { html, content } = await writeReport(dir, { out: args.values.out?.at(-1), figures: args.values.figures?.at(-1) });
+  out(`${html}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
   return EXIT.ok;
 }

@@ -1,0 +1,111 @@
+import { fitGrowthLaw, type GrowthFit } from "@dtf/engine";
+import type { NormRow, ReportData, RunRow } from "./data.ts";
+
+/** Mean and (sample) standard deviation; null when there is nothing to average. */
+export type Stat = { mean: number; std: number; n: number } | null;
+
+export function stat(values: (number | null | undefined)[]): Stat {
+  const xs = values.filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+  if (xs.length === 0) return null;
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const variance = xs.length > 1 ? xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1) : 0;
+  return { mean, std: Math.sqrt(variance), n: xs.length };
+}
+
+const meanOf = (xs: number[] | null) => (xs && xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null);
+
+/** The swept axes (seed excluded): keys whose values differ between runs, in first-seen order. */
+export function sweptAxes(runs: RunRow[]): string[] {
+  const values = new Map<string, Set<string>>();
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.point)) {
+      if (k === "seed") continue;
+      const set = values.get(k) ?? new Set<string>();
+      set.add(JSON.stringify(v));
+      values.set(k, set);
+    }
+  }
+  return [...values.entries()].filter(([, s]) => s.size > 1).map(([k]) => k);
+}
+
+/** A grid point: the run's swept values without the seed. */
+export const groupKey = (r: RunRow, axes: string[]) => JSON.stringify(axes.map((a) => r.point[a]));
+
+/** What the summary table shows for one grid point (mean ± std over its seeds). */
+export type GroupSummary = {
+  point: Record<string, unknown>;
+  runs: number;
+  statuses: Record<string, number>;
+  recon: Stat;
+  heldout: Stat;
+  unfoldingErank: Stat;
+  cpErank: Stat;
+  /** Per recon threshold: mean steps to cross it over the runs that did, and how many did. */
+  thresholds: Record<string, { steps: Stat; crossed: number }>;
+};
+
+export function summarize(runs: RunRow[], axes: string[]): GroupSummary[] {
+  const groups = new Map<string, RunRow[]>();
+  for (const r of runs) {
+    const key = groupKey(r, axes);
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((rs) => {
+    const statuses: Record<string, number> = {};
+    for (const r of rs) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    const thresholdKeys = [...new Set(rs.flatMap((r) => (r.spec.thresholds as number[] | undefined)?.map(String) ?? []))];
+    const done = rs.filter((r) => r.status === "ok" || r.status === "diverged");
+    return {
+      point: Object.fromEntries(axes.map((a) => [a, rs[0].point[a]])),
+      runs: rs.length,
+      statuses,
+      recon: stat(done.map((r) => r.recon_error)),
+      heldout: stat(done.map((r) => r.heldout_mse)),
+      unfoldingErank: stat(done.map((r) => meanOf(r.unfolding_eranks))),
+      cpErank: stat(done.map((r) => r.cp_erank)),
+      thresholds: Object.fromEntries(
+        thresholdKeys.map((t) => {
+          const crossed = done.map((r) => r.threshold_steps[t]).filter((s) => typeof s === "number");
+          return [t, { steps: stat(crossed), crossed: crossed.length }];
+        }),
+      ),
+    };
+  });
+}
+
+/** The growth-law fit of one run's top component from its evaluations (plain GD only). */
+export type GrowthRow = { depth: number; order: number; run_id: string; fit: GrowthFit; reference: number; referenceDeep: number };
+
+/**
+ * d‖W_r‖/dt ≈ Δnorm / (Δstep · lr) between evaluations for the largest component (k = 0), against
+ * γ at the earlier evaluation. Meaningful for plain GD only (adaptive steps rescale time).
+ */
+export function growthFits(runs: RunRow[], norms: NormRow[]): GrowthRow[] {
+  const byRun = new Map<string, NormRow[]>();
+  for (const n of norms) if (n.k === 0) byRun.set(n.run_id, [...(byRun.get(n.run_id) ?? []), n]);
+  return runs.flatMap((r) => {
+    const series = byRun.get(r.run_id) ?? [];
+    if (r.spec.optimizer !== "gd" || series.length < 3) return [];
+    const lr = r.spec.lr as number;
+    const samples = series.slice(1).map((b, i) => {
+      const a = series[i];
+      return { norm: a.norm ?? 0, gamma: a.gamma ?? 0, rate: ((b.norm ?? 0) - (a.norm ?? 0)) / ((b.step - a.step) * lr) };
+    });
+    const N = r.spec.order as number;
+    const L = r.spec.depth as number;
+    const fit = fitGrowthLaw(samples);
+    if (!Number.isFinite(fit.exponent)) return [];
+    return [{ depth: L, order: N, run_id: r.run_id, fit, reference: 2 - 2 / N, referenceDeep: 2 - 2 / (N * L) }];
+  });
+}
+
+/** One run per value of `axis` (the first in sweep order that finished), for per-depth panels. */
+export function representatives(data: ReportData, axis: string): RunRow[] {
+  const seen = new Map<string, RunRow>();
+  for (const r of data.runs) {
+    if (r.status !== "ok" && r.status !== "diverged") continue;
+    const key = JSON.stringify(r.point[axis] ?? r.spec[axis]);
+    if (!seen.has(key)) seen.set(key, r);
+  }
+  return [...seen.values()];
+}
