@@ -12,6 +12,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Debian packages the tests need: chromium (the report's browser test, driven by playwright-core).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: apt-get install chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium is missing; install it with: sudo apt-get install chromium" >&2
+  fi
+fi
+
 # Protobuf code generated from proto/ (protobufjs static module + types; not committed).
 gen=packages/protocol/src/gen/dtf.js
 if [ ! -f "$gen" ] || [ -n "$(find proto -name '*.proto' -newer "$gen")" ] || [ scripts/gen-proto.mjs -nt "$gen" ]; then

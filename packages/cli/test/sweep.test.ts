@@ -70,6 +70,8 @@ describe("dtf plan / run / export", () => {
     expect(first.code, first.stderr).to.equal(0);
     expect(first.stdout.match(/^\[\d+\/12\] (ok|diverged)/gm)).to.have.length(12);
     expect(first.stdout).to.contain("done: 12/12 runs finished (12 run now, 0 already done)");
+    expect(first.stdout).to.contain(`report:  ${join(out, "report.html")}`);
+    expect(readFileSync(join(out, "report.html"), "utf8")).to.contain("<h1>tiny</h1>");
     const { runs, metrics } = await readStore(out);
     expect(runs).to.have.length(12);
     expect(runs.every((r) => r.n === 1)).to.equal(true);
@@ -81,6 +83,19 @@ describe("dtf plan / run / export", () => {
     expect(exp.code).to.equal(0);
     const csv = readFileSync(join(out, "export", "runs.csv"), "utf8").trim().split("\n");
     expect(csv).to.have.length(13);
+  });
+
+  it("report - dtf report rewrites the report with figure files where asked; a directory without a store exits 2", async () => {
+    const dir = tmp();
+    const out = join(dir, "out");
+    expect((await dtf(["run", writeSpec(dir), "--out", out, "--threads", "2"])).code).to.equal(0);
+    const r = await dtf(["report", out, "--out", join(dir, "r.html"), "--figures", join(dir, "figs")]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/r\.html: \d+ figures, 12 runs/);
+    expect(existsSync(join(dir, "figs", "error-vs-steps.png"))).to.equal(true);
+    const bad = await dtf(["report", join(dir, "nothing")]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.contain("holds no result store");
   });
 
   it("resume - a sweep killed mid-way (SIGKILL) and run again has every run once and the metrics of an uninterrupted sweep", async () => {

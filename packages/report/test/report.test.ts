@@ -1,0 +1,134 @@
+/// <reference lib="dom" />
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ResultStore } from "@dtf/store";
+import { expect } from "chai";
+import { chromium } from "playwright-core";
+import { fmtStat, writeReport } from "../src/index.ts";
+import { depthObservationGrid, makeStore } from "./support.ts";
+
+const artifacts = new URL("../../../test-artifacts/", import.meta.url).pathname;
+const CHROMIUM = process.env.DTF_CHROMIUM ?? "/usr/bin/chromium";
+
+describe("report", () => {
+  let gridDir: string;
+  before(async () => {
+    gridDir = await makeStore("grid", depthObservationGrid());
+  });
+
+  it("figure selection - depth × observations gives the per-depth, per-observation, rank and heatmap figures", async () => {
+    const { content } = await writeReport(gridDir);
+    expect(content.axes).to.deep.equal(["depth", "observations"]);
+    expect(content.figures.map((f) => f.id)).to.deep.equal([
+      "component-norms",
+      "error-vs-steps",
+      "error-vs-observations",
+      "eranks-vs-depth",
+      "heatmap-depth-observations",
+      "parallel-coordinates",
+      "run-times",
+    ]);
+    expect(content.notes.join(" ")).to.contain("Growth-law fit: needs runs with optimizer gd");
+  });
+
+  it("figure selection - an init-scale sweep under plain GD gets the growth-law fit and no observation/depth figures", async () => {
+    const dir = await makeStore(
+      "growth",
+      [0.05, 0.1].map((init_std) => ({
+        point: { init_std, seed: 0 },
+        spec: { order: 3, dim: 6, components: 12, target_rank: 1, target_norm: 10, observations: 120, init_std, optimizer: "gd", lr: 0.2, steps: 400, eval_every: 5 },
+      })),
+    );
+    const { content, html } = await writeReport(dir);
+    const ids = content.figures.map((f) => f.id);
+    expect(ids).to.include.members(["component-norms", "error-vs-steps", "growth-law", "parallel-coordinates", "run-times"]);
+    expect(ids).to.not.include.members(["error-vs-observations", "eranks-vs-depth"]);
+    expect(ids.some((id) => id.startsWith("heatmap"))).to.equal(false);
+    expect(content.growth).to.have.length(1); // one representative per depth
+    expect(content.growth[0].fit.exponent).to.be.within(1.1, 1.6); // 2 − 2/3 for shallow CP, from evaluations every 5 steps
+    expect(readFileSync(html, "utf8")).to.contain("Growth-law fits");
+  });
+
+  it("numbers - the summary table equals a direct query of the store", async () => {
+    const { content, html } = await writeReport(gridDir);
+    const store = await ResultStore.open(gridDir);
+    const rows = await store.query<{ depth: number; observations: number; mean: number; std: number; n: number; erank: number }>(
+      `SELECT depth, observations, avg(recon_error) AS mean, stddev_samp(recon_error) AS std, count(*)::INTEGER AS n,
+              avg(list_avg(unfolding_eranks)) AS erank
+       FROM runs WHERE status IN ('ok', 'diverged') GROUP BY depth, observations ORDER BY depth, observations`,
+    );
+    await store.close();
+    const text = readFileSync(html, "utf8");
+    expect(rows).to.have.length(6);
+    for (const row of rows) {
+      const g = content.summary.find((s) => s.point.depth === row.depth && s.point.observations === row.observations)!;
+      expect(g.recon!.mean).to.be.closeTo(row.mean, 1e-12 * row.mean);
+      expect(g.recon!.std).to.be.closeTo(row.std, 1e-9 * row.mean);
+      expect(g.recon!.n).to.equal(row.n);
+      expect(g.unfoldingErank!.mean).to.be.closeTo(row.erank, 1e-12 * row.erank);
+      expect(text).to.contain(`<td>${fmtStat(g.recon)}</td>`);
+    }
+  });
+
+  it("files - every figure exported as SVG, PNG and CSV next to the HTML; the page is self-contained", async () => {
+    const figures = join(gridDir, "elsewhere");
+    const { content, html } = await writeReport(gridDir, { out: join(gridDir, "out", "r.html"), figures });
+    for (const f of content.figures) {
+      for (const ext of ["svg", "png", "csv"]) expect(statSync(join(figures, `${f.id}.${ext}`)).size, `${f.id}.${ext}`).to.be.greaterThan(100);
+    }
+    const csv = readFileSync(join(figures, "error-vs-observations.csv"), "utf8").trim().split("\n");
+    expect(csv[0]).to.contain("depth,observations");
+    expect(csv).to.have.length(7);
+    const text = readFileSync(html, "utf8");
+    expect(text).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
+    expect(text.match(/<svg/g)!.length).to.be.at.least(content.figures.length);
+  });
+
+  it("failures - failed and diverged runs are counted and listed with their reasons", async () => {
+    const runs = depthObservationGrid().slice(0, 2);
+    runs.push({ point: { depth: 1, observations: 40, seed: 2 }, spec: runs[0].spec, fail: "ERR_WORKER_OUT_OF_MEMORY: heap limit" });
+    runs.push({ point: { depth: 1, observations: 40, seed: 3 }, spec: { ...runs[0].spec, seed: 3, optimizer: "gd", lr: 1e4, init_std: 1 } });
+    const dir = await makeStore("failures", runs);
+    const { html } = await writeReport(dir);
+    const text = readFileSync(html, "utf8");
+    expect(text).to.contain("1 failed");
+    expect(text).to.contain("1 diverged");
+    expect(text).to.contain("ERR_WORKER_OUT_OF_MEMORY: heap limit");
+    expect(text).to.match(/<span class="status diverged">diverged<\/span><\/td><td>diverged/);
+  });
+
+  it("browser - chromium opens the report with no console errors and marks drawn in every figure", async () => {
+    const { html, content } = await writeReport(gridDir);
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`file://${html}`);
+      const marks = await page.evaluate(() =>
+        [...document.querySelectorAll("figure")].map((f) => ({
+          id: f.id,
+          marks: f.querySelectorAll("svg g[class*='mark-'] path, svg g[class*='mark-'] line").length,
+          width: f.querySelector("svg")?.getBoundingClientRect().width ?? 0,
+        })),
+      );
+      expect(marks.map((m) => m.id)).to.deep.equal(content.figures.map((f) => f.id));
+      for (const m of marks) {
+        expect(m.marks, m.id).to.be.greaterThan(0);
+        expect(m.width, m.id).to.be.greaterThan(100);
+      }
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: join(artifacts, "report.png"), fullPage: true });
+      expect(statSync(join(artifacts, "report.png")).size).to.be.greaterThan(10_000);
+      expect(errors).to.deep.equal([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
