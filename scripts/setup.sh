@@ -12,13 +12,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Debian packages the tests need: chromium (the report's browser test, driven by playwright-core).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages the tests need: chromium (the report's browser test, driven by playwright-core)
+# and nats-server (cluster-mode integration tests start their own on a free loopback port).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "setup: apt-get install chromium"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "setup: apt-get install ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: chromium is missing; install it with: sudo apt-get install chromium" >&2
+    echo "setup: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 

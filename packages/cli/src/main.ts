@@ -1,4 +1,13 @@
 import { DtfError, SpecError } from "@dtf/engine";
+import {
+  aggregateCommand,
+  cancelCommand,
+  dlqCommand,
+  statusCommand,
+  submitCommand,
+  upCommand,
+  workerCommand,
+} from "./commands/cluster.ts";
 import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
 import { trainCommand } from "./commands/train.ts";
 import { EXIT, UsageError } from "./errors.ts";
@@ -9,6 +18,13 @@ const COMMANDS: Record<string, (argv: string[], out: (l: string) => void) => Pro
   run: runCommand,
   report: reportCommand,
   export: exportCommand,
+  submit: submitCommand,
+  worker: workerCommand,
+  aggregate: aggregateCommand,
+  status: statusCommand,
+  cancel: cancelCommand,
+  dlq: dlqCommand,
+  up: upCommand,
 };
 
 const USAGE = `usage: dtf <command> [options]
@@ -19,6 +35,7 @@ commands:
   run      run a sweep on this machine into a result store (resumable)
   report   write a sweep's HTML report and figure files
   export   write a result store's tables as CSV or Parquet
+  submit, worker, aggregate, status, cancel, dlq, up   cluster mode over NATS JetStream (dtf submit --help)
 (dtf <command> --help for each)`;
 
 /** Runs the CLI; returns the exit code (0 ok, 1 run failed or diverged, 2 bad usage/spec). */

@@ -40,6 +40,8 @@ export type RunResult = {
   code_version: string;
   worker_id: string;
   error: string;
+  /** The job answered (set by cluster workers so the aggregator can store the run's spec). */
+  job?: Job;
 };
 
 const toObjectOptions = { defaults: true, arrays: true, objects: true, longs: Number, enums: String } as const;
@@ -50,11 +52,6 @@ function decodeWith<T>(what: string, decode: () => T): T {
   } catch (err) {
     throw new ProtocolError(`malformed ${what}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-export function encodeJob(job: Job): Uint8Array {
-  const { point, ...rest } = job;
-  return v1.Job.encode(v1.Job.fromObject({ ...rest, point_json: JSON.stringify(point) })).finish();
 }
 
 /** Decodes and checks a job: a message that is not a Job, or whose spec is invalid, is a ProtocolError. */
@@ -91,18 +88,34 @@ export function decodeMetricBatch(bytes: Uint8Array): MetricBatch {
 
 const statusToProto = (s: RunStatusName) => `RUN_STATUS_${s.toUpperCase()}`;
 
+const jobToProto = (job: Job) => {
+  const { point, ...rest } = job;
+  return { ...rest, point_json: JSON.stringify(point) };
+};
+
+export function encodeJob(job: Job): Uint8Array {
+  return v1.Job.encode(v1.Job.fromObject(jobToProto(job))).finish();
+}
+
 export function encodeRunResult(result: RunResult): Uint8Array {
-  return v1.RunResult.encode(v1.RunResult.fromObject({ ...result, status: statusToProto(result.status) })).finish();
+  const { job, ...rest } = result;
+  const message = { ...rest, status: statusToProto(result.status), ...(job ? { job: jobToProto(job) } : {}) };
+  return v1.RunResult.encode(v1.RunResult.fromObject(message)).finish();
 }
 
 export function decodeRunResult(bytes: Uint8Array): RunResult {
-  const obj = decodeWith("RunResult", () => v1.RunResult.toObject(v1.RunResult.decode(bytes), toObjectOptions)) as unknown as Omit<
-    RunResult,
-    "status"
-  > & { status: string; final: MetricPoint | null };
+  const message = decodeWith("RunResult", () => v1.RunResult.decode(bytes));
+  const obj = v1.RunResult.toObject(message, toObjectOptions) as unknown as Omit<RunResult, "status" | "job"> & {
+    status: string;
+    final: MetricPoint | null;
+    job: unknown;
+  };
   const status = obj.status.replace("RUN_STATUS_", "").toLowerCase() as RunStatusName;
   if (!RUN_STATUSES.includes(status)) throw new ProtocolError(`malformed RunResult ${obj.run_id}: status ${obj.status}`);
-  return { ...obj, status, final: obj.final ?? null };
+  const { job: _, ...rest } = obj;
+  const result: RunResult = { ...rest, status, final: obj.final ?? null };
+  if (message.job) result.job = decodeJob(v1.Job.encode(message.job).finish());
+  return result;
 }
 
 export type SweepInfo = {

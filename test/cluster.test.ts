@@ -1,0 +1,222 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureTopology } from "@dtf/protocol";
+import { ResultStore } from "@dtf/store";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { expect } from "chai";
+import { NatsServer } from "./support/nats-server.ts";
+
+const bin = new URL("../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
+const tmp = () => mkdtempSync(join(tmpdir(), "dtf-cluster-"));
+
+function dtf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A long-running dtf role (worker, aggregate) as a child process. */
+function role(args: string[]): ChildProcess {
+  return spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+const stopped = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill(signal);
+  });
+
+function writeSpec(dir: string, steps = 2500): string {
+  const file = join(dir, "tiny.yaml");
+  writeFileSync(
+    file,
+    `name: tiny\nbase: { model: cp, order: 3, dim: 6, components: 36, target_rank: 2, init_std: 0.1, lr: 0.002, steps: ${steps}, eval_every: 100 }\ngrid: { depth: [1, 2, 3], observations: [60, 120] }\nseeds: 2\n`,
+  );
+  return file;
+}
+
+async function waitDone(url: string, sweepId: string, total: number, timeoutMs = 120_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await dtf(["status", sweepId, "--json", "--nats", url]);
+    const s = r.code === 0 ? JSON.parse(r.stdout) : null;
+    if (s && s.done + s.dead >= total) return s;
+    if (Date.now() > until) throw new Error(`sweep not done in time: ${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
+async function rows(dir: string) {
+  const store = await ResultStore.open(dir);
+  try {
+    return {
+      runs: await store.query("SELECT run_id, status, steps, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM runs ORDER BY run_id"),
+      metrics: await store.query("SELECT run_id, step, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM metrics ORDER BY run_id, step"),
+      norms: await store.query("SELECT * FROM component_norms ORDER BY run_id, step, k"),
+      attempts: await store.query<{ attempt: number }>("SELECT attempt FROM runs"),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+describe("cluster mode (real nats-server)", function () {
+  this.timeout(240_000);
+  let server: NatsServer;
+  afterEach(async () => server?.stop());
+
+  it("cluster - submit, worker and aggregator store the same rows as dtf run; resubmitting skips finished runs", async () => {
+    const dir = tmp();
+    const spec = writeSpec(dir);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+
+    server = await NatsServer.start();
+    const submitted = await dtf(["submit", spec, "--nats", server.url]);
+    expect(submitted.code, submitted.stderr).to.equal(0);
+    const sweepId = submitted.stdout.trim();
+    expect(submitted.stderr).to.contain("submitted 12 of 12 runs");
+    const again = await dtf(["submit", spec, "--nats", server.url]); // before any worker: deduplicated by Nats-Msg-Id
+    expect(again.code).to.equal(0);
+    expect(JSON.parse((await dtf(["status", sweepId, "--json", "--nats", server.url])).stdout).queued).to.equal(12);
+
+    const out = join(dir, "cluster");
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    try {
+      await waitDone(server.url, sweepId, 12);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    const a = await rows(local);
+    const b = await rows(out);
+    expect(b.runs).to.deep.equal(a.runs);
+    expect(b.metrics).to.deep.equal(a.metrics);
+    expect(b.norms).to.deep.equal(a.norms);
+    const third = await dtf(["submit", spec, "--nats", server.url]);
+    expect(third.stderr).to.contain("submitted 0 of 12 runs (12 already done)");
+  });
+
+  it("redelivery - a worker SIGKILLed mid-training: its jobs come back after the ack wait and land exactly once", async () => {
+    const dir = tmp();
+    const spec = writeSpec(dir, 20000); // ≈ 1–2 s per run
+    server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    await ensureTopology(nc, { ackWaitMs: 2000, maxDeliver: 5 });
+    await nc.close();
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const out = join(dir, "cluster");
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    const doomed = role(["worker", "--threads", "2", "--nats", server.url, "--ack-wait-ms", "2000", "--max-deliver", "5"]);
+    for (let s = { running: 0 }; s.running < 2; await new Promise((r) => setTimeout(r, 100))) {
+      s = JSON.parse((await dtf(["status", sweepId, "--json", "--nats", server.url])).stdout);
+    }
+    await new Promise((r) => setTimeout(r, 500)); // both slots are training
+    await stopped(doomed, "SIGKILL");
+    const worker = role(["worker", "--threads", "2", "--nats", server.url, "--ack-wait-ms", "2000", "--max-deliver", "5"]);
+    try {
+      const status = await waitDone(server.url, sweepId, 12, 180_000);
+      expect(status.done).to.equal(12);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    const r = await rows(out);
+    expect(r.runs).to.have.length(12);
+    expect(new Set(r.runs.map((x) => x.run_id)).size).to.equal(12);
+    expect(r.attempts.some((x) => x.attempt >= 2), `a run was redelivered: ${JSON.stringify(r.attempts)}`).to.equal(true);
+    // every run's evaluations are all there, once: 0, 100, …, its last step
+    for (const run of r.runs) {
+      const steps = r.metrics.filter((m) => m.run_id === run.run_id).map((m) => m.step as number);
+      const last = run.steps as number;
+      const expected = [...Array.from({ length: Math.floor(last / 100) + 1 }, (_, i) => i * 100), ...(last % 100 ? [last] : [])];
+      expect(steps, run.run_id as string).to.deep.equal(expected);
+    }
+  });
+
+  async function untilDone(url: string, sweepId: string, atLeast: number) {
+    for (;;) {
+      const r = await dtf(["status", sweepId, "--json", "--nats", url]);
+      if (r.code === 0 && JSON.parse(r.stdout).done >= atLeast) return;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
+  for (const what of ["aggregator", "nats-server"] as const) {
+    it(`restart - ${what} restarted mid-sweep: the sweep completes with no metric point lost or duplicated`, async () => {
+      const dir = tmp();
+      const spec = writeSpec(dir, 8000);
+      const local = join(dir, "local");
+      expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+      server = await NatsServer.start();
+      const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+      const out = join(dir, "cluster");
+      const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+      let aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+      try {
+        await untilDone(server.url, sweepId, 3);
+        if (what === "aggregator") {
+          await stopped(aggregator, "SIGKILL");
+          aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+        } else {
+          await server.stop();
+          await new Promise((r) => setTimeout(r, 1000));
+          await server.restart();
+        }
+        await waitDone(server.url, sweepId, 12);
+      } finally {
+        await stopped(worker);
+        await stopped(aggregator);
+      }
+      const a = await rows(local);
+      const b = await rows(out);
+      expect(b.runs).to.deep.equal(a.runs);
+      expect(b.metrics).to.deep.equal(a.metrics);
+      expect(b.norms).to.deep.equal(a.norms);
+    });
+  }
+
+  it("dead letters - garbage on the job subject is dead-lettered with its reason; the worker keeps working", async () => {
+    const dir = tmp();
+    const spec = writeSpec(dir, 500);
+    server = await NatsServer.start();
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const nc = await connect({ servers: server.url });
+    const { jetstream } = await import("@nats-io/jetstream");
+    await jetstream(nc).publish(`dtf.jobs.${sweepId}`, new TextEncoder().encode("definitely not protobuf"));
+    await nc.close();
+    const out = join(dir, "cluster");
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    try {
+      const status = await waitDone(server.url, sweepId, 13);
+      expect(status.done).to.equal(12);
+      expect(status.dead).to.equal(1);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    const dlq = await dtf(["dlq", sweepId, "--nats", server.url]);
+    expect(dlq.stdout).to.contain("malformed Job");
+  });
+
+  it("credentials - a wrong password is a clear error with a non-zero exit, and nothing is published", async () => {
+    server = await NatsServer.start('authorization { users = [ { user: "dtf", password: "s3cret" } ] }\n');
+    const dir = tmp();
+    const bad = await dtf(["submit", writeSpec(dir), "--nats", server.url, "--user", "dtf", "--password", "wrong"]);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.contain("the server refused the credentials");
+    const nc = await connect({ servers: server.url, user: "dtf", pass: "s3cret" });
+    const jsm = await jetstreamManager(nc);
+    const streams = await jsm.streams.names().next();
+    await nc.close();
+    expect(streams).to.deep.equal([]);
+  });
+});

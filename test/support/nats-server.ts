@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const BIN = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
+
+/** A free loopback TCP port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** A real nats-server with JetStream (file storage in a fresh directory) on a free loopback port. */
+export class NatsServer {
+  private child: ChildProcess | null = null;
+  readonly storeDir = mkdtempSync(join(tmpdir(), "dtf-nats-"));
+  private constructor(
+    readonly port: number,
+    private readonly config: string | null,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** `config`: extra server configuration (e.g. an authorization block). */
+  static async start(config: string | null = null): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), config);
+    await server.restart();
+    return server;
+  }
+
+  async restart(): Promise<void> {
+    const args = ["-js", "-sd", this.storeDir, "-a", "127.0.0.1", "-p", String(this.port)];
+    if (this.config) {
+      const file = join(this.storeDir, "server.conf");
+      writeFileSync(file, this.config);
+      args.push("-c", file);
+    }
+    this.child = spawn(BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+    await new Promise<void>((resolve, reject) => {
+      let log = "";
+      const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 10_000);
+      this.child!.stderr!.on("data", (d: Buffer) => {
+        log += d.toString();
+        if (log.includes("Server is ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      this.child!.on("exit", (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
+    });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+    this.child = null;
+  }
+}
