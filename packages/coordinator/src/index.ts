@@ -69,7 +69,7 @@ export type SweepStatus = { sweepId: string; total: number; done: number; queued
 export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
   const kv = await new Kvm(nc).open(KV_BUCKET);
   const record = await kv.get(KEYS.sweep(sweepId));
-  if (!record || record.operation !== "PUT") throw new Error(`unknown sweep ${sweepId}`);
+  if (record?.operation !== "PUT") throw new Error(`unknown sweep ${sweepId}`);
   const info = JSON.parse(record.string()) as SweepInfo;
   const jsm = await jetstreamManager(nc);
   const count = async (stream: string, subject: string) => {

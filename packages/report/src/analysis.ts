@@ -12,7 +12,7 @@ export function stat(values: (number | null | undefined)[]): Stat {
   return { mean, std: Math.sqrt(variance), n: xs.length };
 }
 
-const meanOf = (xs: number[] | null) => (xs && xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null);
+const meanOf = (xs: number[] | null) => (xs?.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null);
 
 /** The swept axes (seed excluded): keys whose values differ between runs, in first-seen order. */
 export function sweptAxes(runs: RunRow[]): string[] {

@@ -23,6 +23,11 @@ export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --cre
   dtf dlq SWEEP [--requeue]                list (or put back) dead-lettered jobs
   dtf up [--workers K] [--out DIR]         a one-machine cluster: nats-server, K workers, the aggregator`;
 
+function printHelp(out: (l: string) => void): number {
+  out(CLUSTER_HELP);
+  return EXIT.ok;
+}
+
 function natsOptions(args: ParsedArgs): NatsOptions {
   const v = (k: string) => args.values[k]?.at(-1);
   return { url: v("nats"), creds: v("creds"), user: v("user"), password: v("password"), token: v("token"), tlsCa: v("tls_ca"), tlsCert: v("tls_cert"), tlsKey: v("tls_key") };
@@ -50,7 +55,7 @@ function shutdownSignal(what: string): AbortSignal {
 
 export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "max_runs"], ["help"]);
-  if (args.flags.has("help")) return (out(CLUSTER_HELP), EXIT.ok) as number;
+  if (args.flags.has("help")) return printHelp(out);
   const file = args.positionals[0];
   if (!file) throw new UsageError("expected a sweep spec file");
   let loaded: Awaited<ReturnType<typeof loadSweepFile>>;
@@ -73,7 +78,7 @@ export async function submitCommand(argv: string[], out: (l: string) => void): P
 
 export async function workerCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "threads", "port", "grace_ms", "max_deliver", "ack_wait_ms"], ["help"]);
-  if (args.flags.has("help")) return (out(CLUSTER_HELP), EXIT.ok) as number;
+  if (args.flags.has("help")) return printHelp(out);
   const signal = shutdownSignal("dtf worker");
   const nc = await connectNats({ ...natsOptions(args), name: "dtf-worker" });
   try {
@@ -95,7 +100,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
 
 export async function aggregateCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "out", "sweep"], ["help"]);
-  if (args.flags.has("help")) return (out(CLUSTER_HELP), EXIT.ok) as number;
+  if (args.flags.has("help")) return printHelp(out);
   const dir = args.values.out?.at(-1);
   if (!dir) throw new UsageError("--out DIR is required (the result store's directory)");
   const signal = shutdownSignal("dtf aggregate");
@@ -114,6 +119,7 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
 
 export async function statusCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS], ["help", "json"]);
+  if (args.flags.has("help")) return printHelp(out);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
   const nc = await connectNats(natsOptions(args));
@@ -132,6 +138,7 @@ export async function statusCommand(argv: string[], out: (l: string) => void): P
 
 export async function cancelCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS], ["help"]);
+  if (args.flags.has("help")) return printHelp(out);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
   const nc = await connectNats(natsOptions(args));
@@ -145,6 +152,7 @@ export async function cancelCommand(argv: string[], out: (l: string) => void): P
 
 export async function dlqCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS], ["help", "requeue"]);
+  if (args.flags.has("help")) return printHelp(out);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
   const nc = await connectNats(natsOptions(args));
@@ -160,7 +168,7 @@ export async function dlqCommand(argv: string[], out: (l: string) => void): Prom
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["workers", "out", "port", "store_dir", "threads"], ["help"]);
-  if (args.flags.has("help")) return (out(CLUSTER_HELP), EXIT.ok) as number;
+  if (args.flags.has("help")) return printHelp(out);
   const port = positive("port", args.values.port?.at(-1), 4222);
   const storeDir = args.values.store_dir?.at(-1) ?? mkdtempSync(join(tmpdir(), "dtf-nats-"));
   const url = `nats://127.0.0.1:${port}`;
