@@ -1,0 +1,163 @@
+/**
+ * Cluster-mode benchmarks on loopback with a real nats-server: submit rate (20 000 and 100 000 runs,
+ * with the coordinator's heap sampled while it streams), end-to-end jobs/s with 4 worker processes
+ * against local mode on the same sweep, aggregator ingest (metric points/s), protobuf vs JSON sizes.
+ *
+ *   node --import tsx scripts/bench/cluster.ts [--out FILE]
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { runAggregator } from "../../packages/aggregator/src/index.ts";
+import { cancelSweep, submitSweep, sweepStatus } from "../../packages/coordinator/src/index.ts";
+import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
+import {
+  connectNats,
+  encodeJob,
+  encodeMetricBatch,
+  encodeRunResult,
+  ensureTopology,
+  SUBJECTS,
+} from "../../packages/protocol/src/index.ts";
+import { ResultStore } from "../../packages/store/src/index.ts";
+import { loadSweepText } from "../../packages/sweep/src/index.ts";
+import { jetstream } from "@nats-io/jetstream";
+import { NatsServer } from "../../test/support/nats-server.ts";
+
+const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";
+const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
+const tinyBase = "{ order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25 }";
+const sweepText = (name: string, lrs: number, seeds: number) =>
+  `name: ${name}\nbase: ${tinyBase}\ngrid: { lr: [${Array.from({ length: lrs }, (_, i) => ((i + 1) / 1e4).toFixed(4)).join(", ")}] }\nseeds: ${seeds}\n`;
+const report: Record<string, unknown> = { machine: `${cpus()[0]?.model}, ${cpus().length} cores, Node ${process.version}` };
+const lines: string[] = [];
+
+async function submitBench(server: NatsServer, runs: number) {
+  const nc = await connectNats({ url: server.url });
+  await ensureTopology(nc);
+  const loaded = loadSweepText(sweepText(`submit${runs}`, runs / 100, 100), "bench.yaml", 1_000_000);
+  const heap: number[] = [];
+  const sampler = setInterval(() => heap.push(process.memoryUsage().heapUsed / 2 ** 20), 50);
+  const t = performance.now();
+  const summary = await submitSweep(nc, loaded);
+  const ms = performance.now() - t;
+  clearInterval(sampler);
+  await cancelSweep(nc, loaded.sweepId); // purge: the end-to-end run must not queue behind these
+  await nc.close();
+  const row = { runs, jobsPerSecond: (summary.published / ms) * 1000, heapMbMin: Math.min(...heap), heapMbMax: Math.max(...heap) };
+  lines.push(`| submit ${runs} runs | ${row.jobsPerSecond.toFixed(0)} jobs/s | coordinator heap ${row.heapMbMin.toFixed(0)}–${row.heapMbMax.toFixed(0)} MiB while streaming |`);
+  return row;
+}
+
+function role(args: string[]) {
+  return spawn(process.execPath, [bin, ...args], { stdio: "ignore" });
+}
+
+async function endToEnd(server: NatsServer, runs: number) {
+  const dir = mkdtempSync(join(tmpdir(), "dtf-bench-"));
+  const text = sweepText("e2e", runs / 10, 10);
+  const file = join(dir, "s.yaml");
+  writeFileSync(file, text);
+  // local mode, 2 threads (this machine's cores), same sweep
+  let t = performance.now();
+  await new Promise<void>((resolve) => role(["run", file, "--out", join(dir, "local"), "--threads", "2"]).on("exit", () => resolve()));
+  const localMs = performance.now() - t;
+  // cluster: 4 worker processes (1 thread each) + an in-process aggregator
+  const nc = await connectNats({ url: server.url });
+  const loaded = loadSweepText(text, "s.yaml");
+  await submitSweep(nc, loaded);
+  const store = await ResultStore.open(join(dir, "cluster"));
+  const stop = new AbortController();
+  const aggregating = runAggregator(nc, store, { signal: stop.signal });
+  t = performance.now();
+  const workers = Array.from({ length: 4 }, () => role(["worker", "--threads", "1", "--nats", server.url]));
+  for (;;) {
+    const s = await sweepStatus(nc, loaded.sweepId);
+    if (s.done >= runs) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const clusterMs = performance.now() - t;
+  for (const w of workers) w.kill("SIGTERM");
+  stop.abort();
+  await aggregating;
+  await store.close();
+  await nc.close();
+  const row = { runs, localJobsPerSecond: (runs / localMs) * 1000, clusterJobsPerSecond: (runs / clusterMs) * 1000, overheadMsPerJob: (clusterMs - localMs) / runs };
+  lines.push(
+    `| end to end, ${runs} tiny runs | local (2 threads): ${row.localJobsPerSecond.toFixed(0)} jobs/s · cluster (4 worker processes): ${row.clusterJobsPerSecond.toFixed(0)} jobs/s | cluster − local: ${row.overheadMsPerJob.toFixed(2)} ms per job |`,
+  );
+  return row;
+}
+
+async function ingest(server: NatsServer) {
+  const points: MetricPoint[] = [];
+  await train({ order: 3, dim: 10, components: 100, observations: 300, steps: 2500, eval_every: 5 }, { onMetrics: (p) => points.push(p) });
+  const nc = await connectNats({ url: server.url });
+  await ensureTopology(nc);
+  const js = jetstream(nc);
+  let published = 0;
+  let pending: Promise<unknown>[] = [];
+  for (let run = 0; run < 100; run++) {
+    for (let b = 0; b < points.length; b += 50) {
+      const batch = { sweep_id: "ingest", run_id: `r${run}`, attempt: 1, points: points.slice(b, b + 50) };
+      pending.push(js.publish(SUBJECTS.metrics("ingest"), encodeMetricBatch(batch)));
+      published += batch.points.length;
+      if (pending.length > 500) {
+        await Promise.all(pending);
+        pending = [];
+      }
+    }
+  }
+  await Promise.all(pending);
+  const store = await ResultStore.open(mkdtempSync(join(tmpdir(), "dtf-bench-")));
+  const stop = new AbortController();
+  const t = performance.now();
+  const aggregating = runAggregator(nc, store, { signal: stop.signal });
+  for (;;) {
+    const [{ n }] = await store.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM metrics");
+    if (n >= published) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const ms = performance.now() - t;
+  stop.abort();
+  await aggregating;
+  await store.close();
+  await nc.close();
+  const row = { points: published, pointsPerSecond: (published / ms) * 1000 };
+  lines.push(`| aggregator ingest | ${row.pointsPerSecond.toFixed(0)} metric points/s (${published} points in batches of 50, each with 10 component norms) | |`);
+  return row;
+}
+
+function sizes() {
+  const points: MetricPoint[] = [];
+  return train({ order: 3, dim: 10, components: 100, observations: 300, steps: 500, eval_every: 10 }, { onMetrics: (p) => points.push(p) }).then((r) => {
+    const spec = resolveRunSpec({ order: 3, dim: 10, components: 100, observations: 300, steps: 500 });
+    const job = { sweep_id: "s", run_id: "0123456789abcdef0123", attempt: 1, spec, point: { depth: 1, seed: 0 } };
+    const batch = { sweep_id: "s", run_id: job.run_id, attempt: 1, points: points.slice(0, 50) };
+    const result = { sweep_id: "s", run_id: job.run_id, attempt: 1, status: "ok" as const, stop_reason: "max_steps", steps: r.steps, final: points.at(-1)!, threshold_steps: {}, wall_ms: 1, engine: "native", code_version: "x", worker_id: "w", error: "", job };
+    const rows = [
+      ["Job", encodeJob(job).length, JSON.stringify(job).length],
+      ["MetricBatch (50 points)", encodeMetricBatch(batch).length, JSON.stringify(batch).length],
+      ["RunResult (with its job)", encodeRunResult(result).length, JSON.stringify(result).length],
+    ] as const;
+    for (const [what, pb, json] of rows) lines.push(`| size of ${what} | protobuf ${pb} B | JSON ${json} B (${(json / pb).toFixed(1)}×) |`);
+    return rows;
+  });
+}
+
+const server = await NatsServer.start();
+try {
+  report.sizes = await sizes();
+  report.submit20k = await submitBench(server, 20_000);
+  report.submit100k = await submitBench(server, 100_000);
+  report.endToEnd = await endToEnd(server, 1000);
+  report.ingest = await ingest(server);
+} finally {
+  await server.stop();
+}
+console.log(`Machine: ${report.machine}; nats-server 2.9.10 on loopback, file storage.\n`);
+console.log("| what | measured | note |\n|---|---|---|");
+console.log(lines.join("\n"));
+if (outFile) writeFileSync(outFile, JSON.stringify(report, null, 1));
+setTimeout(() => process.exit(0), 200);
