@@ -66,6 +66,15 @@ async function rows(dir: string) {
   }
 }
 
+/** The cluster's store holds exactly the rows (bit for bit) of the local run's store. */
+async function expectSameRows(localDir: string, clusterDir: string) {
+  const a = await rows(localDir);
+  const b = await rows(clusterDir);
+  expect(b.runs).to.deep.equal(a.runs);
+  expect(b.metrics).to.deep.equal(a.metrics);
+  expect(b.norms).to.deep.equal(a.norms);
+}
+
 describe("cluster mode (real nats-server)", function () {
   this.timeout(240_000);
   let server: NatsServer;
@@ -95,11 +104,7 @@ describe("cluster mode (real nats-server)", function () {
       await stopped(worker);
       await stopped(aggregator);
     }
-    const a = await rows(local);
-    const b = await rows(out);
-    expect(b.runs).to.deep.equal(a.runs);
-    expect(b.metrics).to.deep.equal(a.metrics);
-    expect(b.norms).to.deep.equal(a.norms);
+    await expectSameRows(local, out);
     const third = await dtf(["submit", spec, "--nats", server.url]);
     expect(third.stderr).to.contain("submitted 0 of 12 runs (12 already done)");
   });
@@ -175,11 +180,7 @@ describe("cluster mode (real nats-server)", function () {
         await stopped(worker);
         await stopped(aggregator);
       }
-      const a = await rows(local);
-      const b = await rows(out);
-      expect(b.runs).to.deep.equal(a.runs);
-      expect(b.metrics).to.deep.equal(a.metrics);
-      expect(b.norms).to.deep.equal(a.norms);
+      await expectSameRows(local, out);
     });
   }
 
@@ -205,6 +206,28 @@ describe("cluster mode (real nats-server)", function () {
     }
     const dlq = await dtf(["dlq", sweepId, "--nats", server.url]);
     expect(dlq.stdout).to.contain("malformed Job");
+  });
+
+  it("cancel - a cancelled sweep's queued jobs are removed; submitting it again queues them again and it completes", async () => {
+    const dir = tmp();
+    const spec = writeSpec(dir, 300);
+    server = await NatsServer.start();
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const cancel = await dtf(["cancel", sweepId, "--nats", server.url]);
+    expect(cancel.stdout).to.contain("cancelled, 12 queued jobs removed");
+    const status = JSON.parse((await dtf(["status", sweepId, "--json", "--nats", server.url])).stdout);
+    expect(status).to.include({ queued: 0, cancelled: true });
+    const again = await dtf(["submit", spec, "--nats", server.url]);
+    expect(again.stderr).to.contain("submitted 12 of 12 runs");
+    expect(JSON.parse((await dtf(["status", sweepId, "--json", "--nats", server.url])).stdout)).to.include({ queued: 12, cancelled: false });
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url]);
+    try {
+      expect((await waitDone(server.url, sweepId, 12)).done).to.equal(12);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
   });
 
   it("credentials - a wrong password is a clear error with a non-zero exit, and nothing is published", async () => {

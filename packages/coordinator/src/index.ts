@@ -41,6 +41,7 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   const info: SweepInfo = { sweep_id: sweepId, name: sweep.name, spec_json: canonicalJson(sweep), total_runs: count, code_version: codeVersion(), created_ms: Date.now() };
   await kv.put(KEYS.sweep(sweepId), JSON.stringify(info));
   await kv.delete(KEYS.cancel(sweepId));
+  const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
   const done = await doneRuns(nc, sweepId);
   const js = jetstream(nc);
   const subject = SUBJECTS.job(sweepId);
@@ -52,7 +53,8 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
       continue;
     }
     const job = encodeJob({ sweep_id: sweepId, run_id: run.runId, attempt: 1, spec: run.spec, point: run.point });
-    pending.push(js.publish(subject, job, { msgID: run.runId }));
+    const msgID = generation > 0 ? `${run.runId}:g${generation}` : run.runId;
+    pending.push(js.publish(subject, job, { msgID }));
     summary.published++;
     if (pending.length >= WINDOW) {
       await Promise.all(pending);
@@ -87,10 +89,13 @@ export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<
   return { sweepId, total: info.total_runs, done, queued: inStream - running, dead, running, cancelled: cancel?.operation === "PUT" };
 }
 
-/** Flags the sweep cancelled (workers skip its jobs) and removes its queued jobs. */
+/** Flags the sweep cancelled (workers skip its jobs) and removes its queued jobs; submit resumes it. */
 export async function cancelSweep(nc: NatsConnection, sweepId: string): Promise<number> {
   const kv = await new Kvm(nc).open(KV_BUCKET);
   await kv.put(KEYS.cancel(sweepId), "1");
+  // Jobs purged now keep their ids in the duplicate window: a resubmission must use fresh ones.
+  const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
+  await kv.put(KEYS.generation(sweepId), String(generation + 1));
   const jsm = await jetstreamManager(nc);
   const purged = await jsm.streams.purge(STREAMS.jobs, { filter: SUBJECTS.job(sweepId) });
   return purged.purged;

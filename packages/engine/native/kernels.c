@@ -25,6 +25,20 @@ static inline void axpy(double alpha, const double *restrict x, double *restrict
   for (int i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
+/* Rows c[0..4) += a_r · x (rows of length n, consecutive in c): one pass over x for four AXPYs,
+   each element updated exactly as by `axpy`, so results equal the row-by-row loop. */
+static inline void axpy4(double a0, double a1, double a2, double a3, const double *restrict x, double *restrict c,
+                         int n) {
+  double *c0 = c, *c1 = c + n, *c2 = c + 2 * (size_t)n, *c3 = c + 3 * (size_t)n;
+  for (int j = 0; j < n; j++) {
+    double xj = x[j];
+    c0[j] += a0 * xj;
+    c1[j] += a1 * xj;
+    c2[j] += a2 * xj;
+    c3[j] += a3 * xj;
+  }
+}
+
 /* ---- argument helpers -------------------------------------------------------------------- */
 
 typedef struct {
@@ -211,22 +225,10 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
   if (A.failed) return NULL;
   if (!acc) memset(c, 0, sizeof(double) * (size_t)m * n);
   int i = 0;
-  /* four rows of C per pass over B: each B row is loaded once for four updates (the per-element
-     order of operations is unchanged, so the result equals the row-by-row loop) */
-  for (; i + 4 <= m; i += 4) {
-    double *c0 = c + (size_t)i * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
-    for (int p = 0; p < k; p++) {
-      const double *bp = b + (size_t)p * n;
-      double a0 = a[(size_t)i * k + p], a1 = a[(size_t)(i + 1) * k + p];
-      double a2 = a[(size_t)(i + 2) * k + p], a3 = a[(size_t)(i + 3) * k + p];
-      for (int j = 0; j < n; j++) {
-        double bj = bp[j];
-        c0[j] += a0 * bj;
-        c1[j] += a1 * bj;
-        c2[j] += a2 * bj;
-        c3[j] += a3 * bj;
-      }
-    }
+  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B */
+    for (int p = 0; p < k; p++)
+      axpy4(a[(size_t)i * k + p], a[(size_t)(i + 1) * k + p], a[(size_t)(i + 2) * k + p], a[(size_t)(i + 3) * k + p],
+            b + (size_t)p * n, c + (size_t)i * n, n);
   }
   for (; i < m; i++)
     for (int p = 0; p < k; p++) axpy(a[(size_t)i * k + p], b + (size_t)p * n, c + (size_t)i * n, n);
@@ -258,18 +260,10 @@ static napi_value GemmTN(napi_env env, napi_callback_info info) {
   if (A.failed) return NULL;
   memset(c, 0, sizeof(double) * (size_t)m * n);
   int i = 0;
-  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B, as in Gemm */
-    double *c0 = c + (size_t)i * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B */
     for (int p = 0; p < k; p++) {
-      const double *bp = b + (size_t)p * n, *ap = a + (size_t)p * m + i;
-      double a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3];
-      for (int j = 0; j < n; j++) {
-        double bj = bp[j];
-        c0[j] += a0 * bj;
-        c1[j] += a1 * bj;
-        c2[j] += a2 * bj;
-        c3[j] += a3 * bj;
-      }
+      const double *ap = a + (size_t)p * m + i;
+      axpy4(ap[0], ap[1], ap[2], ap[3], b + (size_t)p * n, c + (size_t)i * n, n);
     }
   }
   for (; i < m; i++)

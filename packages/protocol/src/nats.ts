@@ -28,6 +28,8 @@ export const SUBJECTS = {
 export const KEYS = {
   sweep: (sweepId: string) => `sweep.${sweepId}`,
   cancel: (sweepId: string) => `cancel.${sweepId}`,
+  /** Bumped by each cancel, so a later submit's jobs get message ids the dedup window has not seen. */
+  generation: (sweepId: string) => `generation.${sweepId}`,
   done: (sweepId: string, runId: string) => `done.${sweepId}.${runId}`,
   donePrefix: (sweepId: string) => `done.${sweepId}.>`,
 } as const;
