@@ -243,3 +243,63 @@ describe("cluster mode (real nats-server)", function () {
     expect(streams).to.deep.equal([]);
   });
 });
+
+/** A worker account that may pull jobs and publish metrics, results and dead letters — nothing else. */
+export const WORKER_PERMISSIONS = `authorization {
+  users = [
+    { user: admin, password: admin }
+    { user: worker, password: worker, permissions: {
+        publish: { allow: [
+          "$JS.API.INFO",
+          "$JS.API.STREAM.INFO.*",
+          "$JS.API.CONSUMER.INFO.DTF_JOBS.workers",
+          "$JS.API.CONSUMER.INFO.DTF_RESULTS.aggregator",
+          "$JS.API.CONSUMER.MSG.NEXT.DTF_JOBS.workers",
+          "$JS.ACK.DTF_JOBS.workers.>",
+          "$JS.API.DIRECT.GET.KV_dtf_sweeps.>",
+          "$JS.API.STREAM.MSG.GET.KV_dtf_sweeps",
+          "dtf.metrics.>", "dtf.results.>", "dtf.dlq.>"
+        ] }
+        subscribe: { allow: ["_INBOX.>"] }
+    } }
+  ]
+}
+`;
+
+describe("cluster mode - worker permissions (real nats-server)", function () {
+  this.timeout(240_000);
+  let server: NatsServer;
+  afterEach(async () => server?.stop());
+
+  it("permissions - a worker user that can only read jobs and publish metrics runs a sweep, and cannot publish jobs", async () => {
+    server = await NatsServer.start(WORKER_PERMISSIONS);
+    const dir = tmp();
+    const admin = ["--user", "admin", "--password", "admin"];
+    const sweepId = (await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...admin])).stdout.trim();
+    expect(sweepId).to.match(/^tiny-/);
+    const worker = role(["worker", "--threads", "2", "--nats", server.url, "--user", "worker", "--password", "worker"]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...admin]);
+    try {
+      const until = Date.now() + 120_000;
+      for (;;) {
+        const r = await dtf(["status", sweepId, "--json", "--nats", server.url, ...admin]);
+        if (r.code === 0 && JSON.parse(r.stdout).done === 12) break;
+        if (Date.now() > until) throw new Error(`not done: ${r.stdout}`);
+        await new Promise((res) => setTimeout(res, 300));
+      }
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    const nc = await connect({ servers: server.url, user: "worker", pass: "worker" });
+    const { jetstream } = await import("@nats-io/jetstream");
+    let refused = "";
+    await jetstream(nc)
+      .publish("dtf.jobs.x", new Uint8Array([1]), { timeout: 2000 })
+      .catch((e: Error) => {
+        refused = e.message;
+      });
+    await nc.close();
+    expect(refused, "publishing a job must be refused").to.not.equal("");
+  });
+});

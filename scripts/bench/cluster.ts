@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
 import { runAggregator } from "../../packages/aggregator/src/index.ts";
 import { cancelSweep, submitSweep, sweepStatus } from "../../packages/coordinator/src/index.ts";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
@@ -22,7 +23,6 @@ import {
 } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
 import { loadSweepText } from "../../packages/sweep/src/index.ts";
-import { jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "../../test/support/nats-server.ts";
 
 const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";

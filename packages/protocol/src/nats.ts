@@ -146,5 +146,11 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
       }
     }
   }
-  await new Kvm(nc).create(KV_BUCKET, { history: 1 });
+  // Kvm.open does not check that the bucket exists; look at its stream first, so that a restricted
+  // worker (allowed to read the bucket, not to create it) never tries to create it.
+  const exists = await jsm.streams.info(`KV_${KV_BUCKET}`).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await new Kvm(nc).create(KV_BUCKET, { history: 1 });
 }
