@@ -245,7 +245,7 @@ describe("cluster mode (real nats-server)", function () {
 });
 
 /** A worker account that may pull jobs and publish metrics, results and dead letters — nothing else. */
-export const WORKER_PERMISSIONS = `authorization {
+const WORKER_PERMISSIONS = `authorization {
   users = [
     { user: admin, password: admin }
     { user: worker, password: worker, permissions: {
