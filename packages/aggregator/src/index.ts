@@ -43,18 +43,26 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
   let committing: Promise<void> = Promise.resolve();
 
   const commit = () => {
-    committing = committing.then(async () => {
+    const run = committing.then(async () => {
       const msgs = received;
       const keys = done;
       received = [];
       done = [];
       if (msgs.length === 0) return;
-      await store.commit();
-      counters.commits++;
-      for (const key of keys) await kv.put(key, "1");
-      for (const m of msgs) m.ack();
+      try {
+        await store.commit();
+        counters.commits++;
+        for (const key of keys) await kv.put(key, "1");
+        for (const m of msgs) m.ack();
+      } catch (err) {
+        // e.g. the server is restarting: keep them for the next commit (upserts make a retry harmless)
+        received = [...msgs, ...received];
+        done = [...keys, ...done];
+        throw err;
+      }
     });
-    return committing;
+    committing = run.catch(() => undefined); // one failed commit must not stop the later ones
+    return run;
   };
   const timer = setInterval(() => void commit().catch(() => undefined), options.commitEveryMs ?? 200);
 

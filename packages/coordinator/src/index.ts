@@ -65,7 +65,17 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   return summary;
 }
 
-export type SweepStatus = { sweepId: string; total: number; done: number; queued: number; running: number; dead: number; cancelled: boolean };
+export type SweepStatus = {
+  sweepId: string;
+  total: number;
+  done: number;
+  queued: number;
+  running: number;
+  dead: number;
+  cancelled: boolean;
+  /** Milliseconds left at the pace since the sweep was submitted (null before the first run is done). */
+  etaMs: number | null;
+};
 
 /** Done (stored by the aggregator), queued (in the job stream), dead-lettered, and the rest running. */
 export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
@@ -86,7 +96,9 @@ export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<
   const running = Math.min(inStream, consumer?.num_ack_pending ?? 0);
   const dead = await count(STREAMS.dlq, SUBJECTS.dlq(sweepId));
   const cancel = await kv.get(KEYS.cancel(sweepId));
-  return { sweepId, total: info.total_runs, done, queued: inStream - running, dead, running, cancelled: cancel?.operation === "PUT" };
+  const left = info.total_runs - done - dead;
+  const etaMs = done > 0 ? ((Date.now() - info.created_ms) / done) * left : null;
+  return { sweepId, total: info.total_runs, done, queued: inStream - running, dead, running, cancelled: cancel?.operation === "PUT", etaMs };
 }
 
 /** Flags the sweep cancelled (workers skip its jobs) and removes its queued jobs; submit resumes it. */

@@ -126,7 +126,14 @@ export async function runNatsWorker(nc: NatsConnection, options: NatsWorkerOptio
   const slot = async () => {
     while (!options.signal.aborted) {
       const m = await consumer.next({ expires: 1_000 }).catch(() => null);
-      if (m) await handle(m);
+      if (!m) continue;
+      try {
+        await handle(m);
+      } catch (err) {
+        // The broker went away mid-job (restart, network): leave the job un-acked so it is
+        // redelivered, and keep pulling once the connection is back.
+        process.stderr.write(`dtf worker: ${(err as Error).message}; the job will be redelivered\n`);
+      }
     }
   };
   const grace = new Promise<void>((resolve) => {

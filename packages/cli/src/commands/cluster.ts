@@ -128,7 +128,8 @@ export async function statusCommand(argv: string[], out: (l: string) => void): P
     out(
       args.flags.has("json")
         ? JSON.stringify(s)
-        : `${s.sweepId}: ${s.done}/${s.total} done · ${s.running} running · ${s.queued} queued · ${s.dead} dead-lettered${s.cancelled ? " · cancelled" : ""}`,
+        : `${s.sweepId}: ${s.done}/${s.total} done · ${s.running} running · ${s.queued} queued · ${s.dead} dead-lettered` +
+            `${s.cancelled ? " · cancelled" : ""}${s.etaMs !== null && s.done < s.total ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : ""}`,
     );
     return EXIT.ok;
   } finally {

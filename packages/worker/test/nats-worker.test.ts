@@ -1,0 +1,45 @@
+import { resolveRunSpec } from "@dtf/engine";
+import { encodeJob, ensureTopology, STREAMS, SUBJECTS } from "@dtf/protocol";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { expect } from "chai";
+import { NatsServer } from "../../../test/support/nats-server.ts";
+import { runNatsWorker } from "../src/index.ts";
+
+const faulty = new URL("./fixtures/faulty.mjs", import.meta.url).href;
+
+describe("NATS worker loop (real nats-server)", function () {
+  this.timeout(60_000);
+
+  it("poison job - a job whose training always throws is retried up to max_deliver, then dead-lettered with the reason; the next job runs", async () => {
+    const server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    try {
+      await ensureTopology(nc, { maxDeliver: 2, ackWaitMs: 5000 });
+      const js = jetstream(nc);
+      const spec = (seed: number) => resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25, seed });
+      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "bad", attempt: 1, spec: spec(666), point: {} }));
+      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "good", attempt: 1, spec: spec(1), point: {} }));
+      const stop = new AbortController();
+      const jsm = await jetstreamManager(nc);
+      const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, maxDeliver: 2, ackWaitMs: 5000, nakDelayMs: 100, taskFile: faulty, graceMs: 1000 });
+      for (;;) {
+        const dlq = await jsm.streams.info(STREAMS.dlq);
+        const jobs = await jsm.streams.info(STREAMS.jobs);
+        if (dlq.state.messages >= 1 && jobs.state.messages === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      stop.abort();
+      const { counters } = await working;
+      expect(counters).to.include({ failed: 2, retried: 1, deadLettered: 1, ok: 1 });
+      const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
+      expect(letter!.header!.get("Dtf-Run-Id")).to.equal("bad");
+      expect(letter!.header!.get("Dtf-Reason")).to.contain("failed 2 times; last error: training blew up on purpose");
+      const results = await jsm.streams.info(STREAMS.results, { subjects_filter: SUBJECTS.result("s") });
+      expect(results.state.subjects?.[SUBJECTS.result("s")]).to.equal(2); // the good run's result and the bad one's `failed`
+    } finally {
+      await nc.close();
+      await server.stop();
+    }
+  });
+});
