@@ -13,16 +13,6 @@ export function strides(dims: readonly number[]): number[] {
   return s;
 }
 
-/** Multi-index of a C-order flat index, one Int32Array per mode. */
-export function unravel(flat: Int32Array, dims: readonly number[]): Int32Array[] {
-  const s = strides(dims);
-  return dims.map((d, n) => {
-    const out = new Int32Array(flat.length);
-    for (let k = 0; k < flat.length; k++) out[k] = Math.floor(flat[k] / s[n]) % d;
-    return out;
-  });
-}
-
 /**
  * Full Kruskal tensor sum_r a_r^(1) ∘ … ∘ a_r^(N) from factors A^(n) (d_n × R, row-major).
  * Builds it mode by mode: T ← T ⊙ rows of the next factor (cost ~ prod(d)·R).

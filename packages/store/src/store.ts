@@ -54,7 +54,6 @@ const merge = (table: string, key: string) =>
  * Single writer: one process opens a store at a time.
  */
 export class ResultStore {
-  private stagedMetrics = 0;
   private waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** Operations run one at a time: the connection, its transactions and the appenders are shared. */
@@ -132,7 +131,6 @@ export class ResultStore {
         p.component_norms.forEach((norm, k) => {
           appendRow(this.appenders.component_norms, COLUMNS.component_norms, [batch.run_id, p.step, k, finite(norm), finite(p.gamma[k])]);
         });
-        this.stagedMetrics++;
       }
     });
   }
@@ -225,12 +223,6 @@ export class ResultStore {
       await this.db.run("ROLLBACK");
       throw err;
     }
-    this.stagedMetrics = 0;
-  }
-
-  /** Metric rows staged and not yet committed. */
-  get pending(): number {
-    return this.stagedMetrics;
   }
 
   /** Run ids of the sweep that finished (ok or diverged): a resumed sweep skips them. */
