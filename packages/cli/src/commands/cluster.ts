@@ -8,6 +8,7 @@ import { connectNats, type NatsOptions } from "@dtf/protocol";
 import { ResultStore } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, loadSweepFile, SpecParseError } from "@dtf/sweep";
 import { runNatsWorker } from "@dtf/worker";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { type ParsedArgs, parseArgs } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 
@@ -117,54 +118,47 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
   }
 }
 
-export async function statusCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS], ["help", "json"]);
+/** The shape of status / cancel / dlq: parse, take the sweep id, connect, act, close. */
+async function onSweep(
+  argv: string[],
+  out: (l: string) => void,
+  flags: string[],
+  act: (nc: NatsConnection, sweepId: string, args: ParsedArgs) => Promise<void>,
+): Promise<number> {
+  const args = parseArgs(argv, [...NATS_FLAGS], ["help", ...flags]);
   if (args.flags.has("help")) return printHelp(out);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
   const nc = await connectNats(natsOptions(args));
   try {
+    await act(nc, sweepId, args);
+    return EXIT.ok;
+  } finally {
+    await nc.close();
+  }
+}
+
+export const statusCommand = (argv: string[], out: (l: string) => void) =>
+  onSweep(argv, out, ["json"], async (nc, sweepId, args) => {
     const s = await sweepStatus(nc, sweepId);
+    const eta = s.etaMs !== null && s.done < s.total ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : "";
     out(
       args.flags.has("json")
         ? JSON.stringify(s)
-        : `${s.sweepId}: ${s.done}/${s.total} done · ${s.running} running · ${s.queued} queued · ${s.dead} dead-lettered` +
-            `${s.cancelled ? " · cancelled" : ""}${s.etaMs !== null && s.done < s.total ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : ""}`,
+        : `${s.sweepId}: ${s.done}/${s.total} done · ${s.running} running · ${s.queued} queued · ${s.dead} dead-lettered${s.cancelled ? " · cancelled" : ""}${eta}`,
     );
-    return EXIT.ok;
-  } finally {
-    await nc.close();
-  }
-}
+  });
 
-export async function cancelCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS], ["help"]);
-  if (args.flags.has("help")) return printHelp(out);
-  const sweepId = args.positionals[0];
-  if (!sweepId) throw new UsageError("expected a sweep id");
-  const nc = await connectNats(natsOptions(args));
-  try {
+export const cancelCommand = (argv: string[], out: (l: string) => void) =>
+  onSweep(argv, out, [], async (nc, sweepId) => {
     out(`${sweepId}: cancelled, ${await cancelSweep(nc, sweepId)} queued jobs removed`);
-    return EXIT.ok;
-  } finally {
-    await nc.close();
-  }
-}
+  });
 
-export async function dlqCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS], ["help", "requeue"]);
-  if (args.flags.has("help")) return printHelp(out);
-  const sweepId = args.positionals[0];
-  if (!sweepId) throw new UsageError("expected a sweep id");
-  const nc = await connectNats(natsOptions(args));
-  try {
+export const dlqCommand = (argv: string[], out: (l: string) => void) =>
+  onSweep(argv, out, ["requeue"], async (nc, sweepId, args) => {
     if (args.flags.has("requeue")) out(`${await requeueDeadLetters(nc, sweepId)} dead letters requeued`);
     else for (const d of await listDeadLetters(nc, sweepId)) out(`${d.seq}\t${d.runId || "-"}\t${d.reason}`);
-    return EXIT.ok;
-  } finally {
-    await nc.close();
-  }
-}
+  });
 
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
