@@ -230,6 +230,46 @@ describe("cluster mode (real nats-server)", function () {
     }
   });
 
+  it("dead letters - a job never acked max_deliver times (its workers died) is moved to the dead letters by the aggregator", async () => {
+    server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const { jetstream } = await import("@nats-io/jetstream");
+    const { runAggregator } = await import("@dtf/aggregator");
+    const { resolveRunSpec } = await import("@dtf/engine");
+    const { CONSUMERS, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
+    try {
+      await ensureTopology(nc, { ackWaitMs: 1000, maxDeliver: 2 });
+      const js = jetstream(nc);
+      const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50 });
+      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "stuck", attempt: 1, spec, point: {} }));
+      const store = await ResultStore.open(tmp());
+      const stop = new AbortController();
+      const aggregating = runAggregator(nc, store, { signal: stop.signal });
+      const consumer = await js.consumers.get(STREAMS.jobs, CONSUMERS.workers);
+      expect(await consumer.next({ expires: 2000 })).to.not.equal(null); // taken, never acked: its worker "died"
+      await new Promise((r) => setTimeout(r, 1300));
+      expect((await consumer.next({ expires: 3000 }))?.info.deliveryCount).to.equal(2); // and again
+      await new Promise((r) => setTimeout(r, 1300));
+      // live workers keep pulling; a pull after the last ack wait is when the server gives up on it
+      expect(await consumer.next({ expires: 2000 })).to.equal(null);
+      const jsm = await jetstreamManager(nc);
+      const until = Date.now() + 15_000;
+      while ((await jsm.streams.info(STREAMS.dlq)).state.messages < 1) {
+        if (Date.now() > until) throw new Error("the job never reached the dead letters");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
+      expect(letter!.header!.get("Dtf-Reason")).to.contain("delivered 2 times without an ack");
+      expect(letter!.header!.get("Dtf-Run-Id")).to.equal("stuck");
+      expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
+      stop.abort();
+      await aggregating;
+      await store.close();
+    } finally {
+      await nc.close();
+    }
+  });
+
   it("credentials - a wrong password is a clear error with a non-zero exit, and nothing is published", async () => {
     server = await NatsServer.start('authorization { users = [ { user: "dtf", password: "s3cret" } ] }\n');
     const dir = tmp();

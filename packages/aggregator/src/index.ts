@@ -1,5 +1,6 @@
 import {
   CONSUMERS,
+  decodeJob,
   decodeMetricBatch,
   decodeRunResult,
   ensureTopology,
@@ -9,7 +10,7 @@ import {
   SUBJECTS,
 } from "@dtf/protocol";
 import type { ResultStore } from "@dtf/store";
-import { type JsMsg, jetstream } from "@nats-io/jetstream";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { headers } from "@nats-io/nats-core";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -65,6 +66,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     return run;
   };
   const timer = setInterval(() => void commit().catch(() => undefined), options.commitEveryMs ?? 200);
+  const collecting = collectUndeliverable(nc, counters);
 
   const messages = await consumer.consume({ max_messages: 1000, expires: 1000 });
   options.signal.addEventListener("abort", () => void messages.close(), { once: true });
@@ -99,7 +101,45 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     }
   } finally {
     clearInterval(timer);
+    collecting.unsubscribe();
     await commit();
   }
   return counters;
+}
+
+/**
+ * A job delivered max_deliver times without an ack (its workers died or hung on every delivery)
+ * stays in the work queue, undelivered; the server says so with a MAX_DELIVERIES advisory. Move
+ * such a job to the dead letters with the reason. A queue group: with several aggregators, one
+ * handles each advisory.
+ */
+function collectUndeliverable(nc: NatsConnection, counters: AggregatorCounters) {
+  const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`;
+  const sub = nc.subscribe(subject, { queue: "dtf-dead-letters" });
+  void (async () => {
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    for await (const advisory of sub) {
+      try {
+        const { stream_seq, deliveries } = advisory.json<{ stream_seq: number; deliveries: number }>();
+        const job = await jsm.streams.getMessage(STREAMS.jobs, { seq: stream_seq });
+        if (!job) continue;
+        let runId = "";
+        try {
+          runId = decodeJob(job.data).run_id;
+        } catch {
+          // a malformed job: dead-lettered all the same
+        }
+        const h = headers();
+        h.set("Dtf-Reason", `delivered ${deliveries} times without an ack (its worker died or hung each time)`);
+        h.set("Dtf-Run-Id", runId);
+        await js.publish(job.subject.replace("dtf.jobs.", "dtf.dlq."), job.data, { headers: h });
+        await jsm.streams.deleteMessage(STREAMS.jobs, stream_seq);
+        counters.deadLettered++;
+      } catch {
+        // the next advisory is independent; this job stays visible in `dtf status` as queued
+      }
+    }
+  })();
+  return sub;
 }
