@@ -230,7 +230,7 @@ describe("cluster mode (real nats-server)", function () {
     }
   });
 
-  it("dead letters - a job never acked max_deliver times (its workers died) is moved to the dead letters by the aggregator", async () => {
+  it("dead letters - a job never acked max_deliver times (its workers died) is dead-lettered by the aggregator, and can be requeued", async () => {
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
     const { jetstream } = await import("@nats-io/jetstream");
@@ -262,6 +262,10 @@ describe("cluster mode (real nats-server)", function () {
       expect(letter!.header!.get("Dtf-Reason")).to.contain("delivered 2 times without an ack");
       expect(letter!.header!.get("Dtf-Run-Id")).to.equal("stuck");
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
+      const { requeueDeadLetters } = await import("@dtf/coordinator");
+      expect(await requeueDeadLetters(nc, "s")).to.equal(1); // dtf dlq --requeue
+      expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(1);
+      expect((await jsm.streams.info(STREAMS.dlq)).state.messages).to.equal(0);
       stop.abort();
       await aggregating;
       await store.close();
