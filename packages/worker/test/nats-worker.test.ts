@@ -3,7 +3,7 @@ import { encodeJob, ensureTopology, STREAMS, SUBJECTS } from "@dtf/protocol";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
-import { NatsServer } from "../../../test/support/nats-server.ts";
+import { freePort, NatsServer } from "../../../test/support/nats-server.ts";
 import { runNatsWorker } from "../src/index.ts";
 
 const faulty = new URL("./fixtures/faulty.mjs", import.meta.url).href;
@@ -22,14 +22,21 @@ describe("NATS worker loop (real nats-server)", function () {
       await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "good", attempt: 1, spec: spec(1), point: {} }));
       const stop = new AbortController();
       const jsm = await jetstreamManager(nc);
-      const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, maxDeliver: 2, ackWaitMs: 5000, nakDelayMs: 100, taskFile: faulty, graceMs: 1000 });
+      const httpPort = await freePort();
+      const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, maxDeliver: 2, ackWaitMs: 5000, nakDelayMs: 100, taskFile: faulty, graceMs: 1000, httpPort });
       for (;;) {
         const dlq = await jsm.streams.info(STREAMS.dlq);
         const jobs = await jsm.streams.info(STREAMS.jobs);
         if (dlq.state.messages >= 1 && jobs.state.messages === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
+      const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+      expect(health.status).to.equal(200);
+      const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      expect(metrics).to.contain("dtf_worker_deadLettered_total 1");
+      expect(metrics).to.contain("dtf_worker_ok_total 1");
       stop.abort();
+      expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).to.equal(503); // draining
       const { counters } = await working;
       expect(counters).to.include({ failed: 2, retried: 1, deadLettered: 1, ok: 1 });
       const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
