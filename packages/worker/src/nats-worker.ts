@@ -141,6 +141,7 @@ export async function runNatsWorker(nc: NatsConnection, options: NatsWorkerOptio
   });
   void grace.then(() => handBack.abort());
   await Promise.all(Array.from({ length: options.threads }, slot));
+  await nc.flush(); // the last acks and naks reach the server before we report being done
   await pool.close();
   server?.close();
   const address = server?.address();

@@ -49,4 +49,29 @@ describe("NATS worker loop (real nats-server)", function () {
       await server.stop();
     }
   });
+
+  it("drain - on SIGTERM (abort) a job still running after the grace period is handed back at once, not after the ack wait", async () => {
+    const server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    try {
+      await ensureTopology(nc, { maxDeliver: 3, ackWaitMs: 30_000 });
+      const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, seed: 669 }); // trains "forever"
+      await jetstream(nc).publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "slow", attempt: 1, spec, point: {} }));
+      const jsm = await jetstreamManager(nc);
+      const stop = new AbortController();
+      const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, taskFile: faulty, graceMs: 300, ackWaitMs: 30_000 });
+      while ((await jsm.consumers.info(STREAMS.jobs, "workers")).num_ack_pending < 1) await new Promise((r) => setTimeout(r, 50));
+      const t = Date.now();
+      stop.abort();
+      await working;
+      // another worker gets it at once (a nak), not after the 30 s ack wait
+      const consumer = await jetstream(nc).consumers.get(STREAMS.jobs, "workers");
+      const again = await consumer.next({ expires: 3000 });
+      expect(again?.info.deliveryCount).to.equal(2);
+      expect(Date.now() - t).to.be.below(10_000);
+    } finally {
+      await nc.close();
+      await server.stop();
+    }
+  });
 });
