@@ -7,7 +7,7 @@ import { ResultStore } from "@dtf/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
-import { NatsServer } from "./support/nats-server.ts";
+import { freePort, NatsServer } from "./support/nats-server.ts";
 
 const bin = new URL("../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), "dtf-cluster-"));
@@ -271,6 +271,34 @@ describe("cluster mode (real nats-server)", function () {
       await store.close();
     } finally {
       await nc.close();
+    }
+  });
+
+  it("up - dtf up runs a one-machine cluster (nats-server, a worker, the aggregator) that completes a submitted sweep", async () => {
+    const dir = tmp();
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const up = spawn(process.execPath, [bin, "up", "--workers", "1", "--threads", "2", "--port", String(port), "--out", join(dir, "out")], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let seen = "";
+        up.stdout!.on("data", (d: Buffer) => {
+          seen += d.toString();
+          if (seen.includes("cluster up")) resolve();
+        });
+        up.on("exit", (code) => reject(new Error(`dtf up exited (${code}): ${seen}`)));
+      });
+      let submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", url]);
+      for (let i = 0; submitted.code !== 0 && i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 200)); // the server may still be starting
+        submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", url]);
+      }
+      expect(submitted.code, submitted.stderr).to.equal(0);
+      expect((await waitDone(url, submitted.stdout.trim(), 12)).done).to.equal(12);
+    } finally {
+      await stopped(up, "SIGINT");
     }
   });
 
