@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runAggregator } from "@dtf/aggregator";
@@ -167,7 +167,9 @@ export async function upCommand(argv: string[], out: (l: string) => void): Promi
   const port = positive("port", args.values.port?.at(-1), 4222);
   const storeDir = args.values.store_dir?.at(-1) ?? mkdtempSync(join(tmpdir(), "dtf-nats-"));
   const url = `nats://127.0.0.1:${port}`;
-  const children = [spawn("nats-server", ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], { stdio: "inherit" })];
+  // Debian puts nats-server in /usr/sbin, which a non-root PATH may lack
+  const server = process.env.DTF_NATS_SERVER ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+  const children = [spawn(server, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], { stdio: "inherit" })];
   await new Promise((r) => setTimeout(r, 500));
   const dtf = (a: string[]) => spawn(process.execPath, [process.argv[1], ...a, "--nats", url], { stdio: "inherit" });
   const workers = positive("workers", args.values.workers?.at(-1), 2);
