@@ -76,7 +76,7 @@ async function expectSameRows(localDir: string, clusterDir: string) {
 }
 
 describe("cluster mode (real nats-server)", function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
   let server: NatsServer;
   afterEach(async () => server?.stop());
 
@@ -175,7 +175,8 @@ describe("cluster mode (real nats-server)", function () {
           await new Promise((r) => setTimeout(r, 1000));
           await server.restart();
         }
-        await waitDone(server.url, sweepId, 12);
+        // messages the killed aggregator held come back after its consumer's 60 s ack wait
+        await waitDone(server.url, sweepId, 12, 200_000);
       } finally {
         await stopped(worker);
         await stopped(aggregator);
