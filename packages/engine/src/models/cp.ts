@@ -24,6 +24,8 @@ export class DeepCp implements Model {
   private readonly factorGrads: Float64Array[];
   private readonly plan: CpCompletionPlan | null;
   private readonly denseGrad: Float64Array | null;
+  /** The end-to-end factors of the last componentNorms() call. */
+  private normFactors: Float64Array[] = [];
   readonly R: number;
 
   constructor(
@@ -100,6 +102,8 @@ export class DeepCp implements Model {
 
   componentNorms(): Float64Array {
     const factors = this.endToEndFactors();
+    // component() reads these, so an evaluation runs the depth chains once, not once per component
+    this.normFactors = factors.map((a) => Float64Array.from(a));
     const norms = new Float64Array(this.R).fill(1);
     factors.forEach((a, n) => {
       const colSq = new Float64Array(this.R);
@@ -112,7 +116,8 @@ export class DeepCp implements Model {
   }
 
   component(index: number): Float64Array[] {
-    return this.endToEndFactors().map((a, n) => {
+    if (this.normFactors.length === 0) this.componentNorms();
+    return this.normFactors.map((a, n) => {
       const d = this.spec.dim[n];
       const v = new Float64Array(d);
       let s = 0;

@@ -10,8 +10,8 @@ export class DeepMatrix implements Model {
   readonly params: ParamBlock[];
   private readonly chain: DeepChain;
   private readonly denseGrad: Float64Array;
-  private svdCache: { forStep: Float64Array; values: Float64Array; u: Float64Array[]; v: Float64Array[] } | null =
-    null;
+  /** The SVD of the last componentNorms() call (component() reads it). */
+  private svdCache: { values: Float64Array; u: Float64Array[]; v: Float64Array[] } | null = null;
 
   constructor(
     private readonly spec: RunSpec,
@@ -48,7 +48,6 @@ export class DeepMatrix implements Model {
   private svd() {
     const [d1, d2] = this.spec.dim;
     const w = this.fullTensor();
-    if (this.svdCache?.forStep.every((x, i) => x === w[i])) return this.svdCache;
     const wt = new Float64Array(w.length);
     transpose(w, wt, d1, d2);
     const gram = matmul(wt, w, d2, d1, d2);
@@ -60,7 +59,7 @@ export class DeepMatrix implements Model {
       for (let i = 0; i < d1; i++) for (let j = 0; j < d2; j++) ur[i] += w[i * d2 + j] * vr[j];
       return ur.map((x) => (sigma[r] > 0 ? x / sigma[r] : 0));
     });
-    this.svdCache = { forStep: w, values: sigma, u, v };
+    this.svdCache = { values: sigma, u, v };
     return this.svdCache;
   }
 
@@ -69,7 +68,7 @@ export class DeepMatrix implements Model {
   }
 
   component(index: number): Float64Array[] {
-    const s = this.svd();
+    const s = this.svdCache ?? this.svd();
     return [s.u[index], s.v[index]];
   }
 }

@@ -18,7 +18,7 @@ export interface Model {
   fullTensor(): Float64Array;
   /** Norms of all rank-one components (CP components, Tucker core terms, singular values). */
   componentNorms(): Float64Array;
-  /** The unit vectors of component `index` (as ordered by componentNorms). */
+  /** The unit vectors of component `index`, of the parameters as of the last componentNorms() call. */
   component(index: number): Float64Array[];
 }
 

@@ -15,6 +15,8 @@ export class DeepTucker implements Model {
   private readonly layerIndex: number[][] = [];
   private readonly denseGrad: Float64Array;
   private readonly factorGrads: Float64Array[];
+  /** The end-to-end factors of the last componentNorms() call. */
+  private normFactors: Float64Array[] = [];
 
   constructor(
     private readonly spec: RunSpec,
@@ -81,7 +83,8 @@ export class DeepTucker implements Model {
   /** |G_j| · Π_n ‖a^(n)_{j_n}‖ for every core entry j. */
   componentNorms(): Float64Array {
     const { core_rank, dim } = this.spec;
-    const colNorms = this.factors().map((a, n) => columnNorms(a, dim[n], core_rank[n]));
+    this.normFactors = this.factors().map((a) => Float64Array.from(a)); // read by component()
+    const colNorms = this.normFactors.map((a, n) => columnNorms(a, dim[n], core_rank[n]));
     const core = this.params[0].data;
     const st = strides(core_rank);
     return core.map((g, j) => {
@@ -92,10 +95,11 @@ export class DeepTucker implements Model {
   }
 
   component(index: number): Float64Array[] {
+    if (this.normFactors.length === 0) this.componentNorms();
     const { core_rank, dim } = this.spec;
     const st = strides(core_rank);
     const sign = Math.sign(this.params[0].data[index]) || 1;
-    return this.factors().map((a, n) => {
+    return this.normFactors.map((a, n) => {
       const col = Math.floor(index / st[n]) % core_rank[n];
       const v = Float64Array.from({ length: dim[n] }, (_, i) => a[i * core_rank[n] + col]);
       const norm = Math.hypot(...v) || 1;
