@@ -1,5 +1,5 @@
 import { didYouMean } from "@dtf/engine";
-import { UsageError } from "./errors.ts";
+import { EXIT, UsageError } from "./errors.ts";
 
 export type ParsedArgs = { values: Record<string, string[]>; flags: Set<string>; positionals: string[] };
 
@@ -46,4 +46,10 @@ export function coerce(raw: string): unknown {
   if (raw === "false") return false;
   const n = Number(raw);
   return raw !== "" && Number.isFinite(n) ? n : raw;
+}
+
+/** Prints a command's help; the exit code for it. */
+export function showHelp(out: (line: string) => void, text: string): number {
+  out(text);
+  return EXIT.ok;
 }

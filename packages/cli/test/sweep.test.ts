@@ -96,6 +96,10 @@ describe("dtf plan / run / export", () => {
     const bad = await dtf(["report", join(dir, "nothing")]);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.contain("holds no result store");
+    const badExport = await dtf(["export", join(dir, "nothing")]);
+    expect(badExport.code).to.equal(2);
+    expect(badExport.stderr).to.contain("holds no result store");
+    expect(existsSync(join(dir, "nothing"))).to.equal(false); // nothing created
   });
 
   it("resume - a sweep killed mid-way (SIGKILL) and run again has every run once and the metrics of an uninterrupted sweep", async () => {

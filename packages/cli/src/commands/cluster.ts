@@ -9,7 +9,7 @@ import { ResultStore } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, loadSweepFile, SpecParseError } from "@dtf/sweep";
 import { runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ParsedArgs, parseArgs } from "../args.ts";
+import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 
 const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
@@ -23,11 +23,6 @@ export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --cre
   dtf cancel SWEEP                         stop a sweep: queued jobs removed, workers skip it
   dtf dlq SWEEP [--requeue]                list (or put back) dead-lettered jobs
   dtf up [--workers K] [--out DIR]         a one-machine cluster: nats-server, K workers, the aggregator`;
-
-function printHelp(out: (l: string) => void): number {
-  out(CLUSTER_HELP);
-  return EXIT.ok;
-}
 
 function natsOptions(args: ParsedArgs): NatsOptions {
   const v = (k: string) => args.values[k]?.at(-1);
@@ -56,7 +51,7 @@ function shutdownSignal(what: string): AbortSignal {
 
 export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "max_runs"], ["help"]);
-  if (args.flags.has("help")) return printHelp(out);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const file = args.positionals[0];
   if (!file) throw new UsageError("expected a sweep spec file");
   let loaded: Awaited<ReturnType<typeof loadSweepFile>>;
@@ -79,7 +74,7 @@ export async function submitCommand(argv: string[], out: (l: string) => void): P
 
 export async function workerCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "threads", "port", "grace_ms", "max_deliver", "ack_wait_ms"], ["help"]);
-  if (args.flags.has("help")) return printHelp(out);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const signal = shutdownSignal("dtf worker");
   const nc = await connectNats({ ...natsOptions(args), name: "dtf-worker" });
   try {
@@ -101,7 +96,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
 
 export async function aggregateCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "out", "sweep"], ["help"]);
-  if (args.flags.has("help")) return printHelp(out);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const dir = args.values.out?.at(-1);
   if (!dir) throw new UsageError("--out DIR is required (the result store's directory)");
   const signal = shutdownSignal("dtf aggregate");
@@ -126,7 +121,7 @@ async function onSweep(
   act: (nc: NatsConnection, sweepId: string, args: ParsedArgs) => Promise<void>,
 ): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS], ["help", ...flags]);
-  if (args.flags.has("help")) return printHelp(out);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
   const nc = await connectNats(natsOptions(args));
@@ -163,7 +158,7 @@ export const dlqCommand = (argv: string[], out: (l: string) => void) =>
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["workers", "out", "port", "store_dir", "threads"], ["help"]);
-  if (args.flags.has("help")) return printHelp(out);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const port = positive("port", args.values.port?.at(-1), 4222);
   const storeDir = args.values.store_dir?.at(-1) ?? mkdtempSync(join(tmpdir(), "dtf-nats-"));
   const url = `nats://127.0.0.1:${port}`;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { writeReport } from "@dtf/report";
 import { ResultStore, STORE_FILE } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, expandRuns, type LoadedSweep, loadSweepFile, SpecParseError } from "@dtf/sweep";
-import { parseArgs } from "../args.ts";
+import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { runSweepLocally } from "../local-runner.ts";
 import { ProgressDisplay } from "../progress.ts";
@@ -52,10 +52,7 @@ async function load(file: string | undefined, maxRuns: number): Promise<LoadedSw
 
 export async function planCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["max_runs", "show"], ["help"]);
-  if (args.flags.has("help")) {
-    out(PLAN_HELP);
-    return EXIT.ok;
-  }
+  if (args.flags.has("help")) return showHelp(out, PLAN_HELP);
   const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
   const show = positiveInt("show", args.values.show?.at(-1), 10);
   out(`sweep ${loaded.sweepId}: ${loaded.count} runs`);
@@ -70,10 +67,7 @@ export async function planCommand(argv: string[], out: (l: string) => void): Pro
 
 export async function runCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["out", "threads", "max_runs"], ["help"]);
-  if (args.flags.has("help")) {
-    out(RUN_HELP);
-    return EXIT.ok;
-  }
+  if (args.flags.has("help")) return showHelp(out, RUN_HELP);
   const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
   const threads = positiveInt("threads", args.values.threads?.at(-1), availableParallelism());
   const dir = args.values.out?.at(-1) ?? join("runs", loaded.sweepId);
@@ -106,14 +100,18 @@ export async function runCommand(argv: string[], out: (l: string) => void): Prom
   }
 }
 
-export async function exportCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["format", "to"], ["help"]);
-  if (args.flags.has("help")) {
-    out(EXPORT_HELP);
-    return EXIT.ok;
-  }
+/** The sweep directory argument; it must hold a result store (opening one would create it). */
+function storeDir(args: ParsedArgs): string {
   const dir = args.positionals[0];
   if (!dir) throw new UsageError("expected a sweep directory");
+  if (!existsSync(join(dir, STORE_FILE))) throw new UsageError(`${dir} holds no result store (${STORE_FILE})`);
+  return dir;
+}
+
+export async function exportCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, ["format", "to"], ["help"]);
+  if (args.flags.has("help")) return showHelp(out, EXPORT_HELP);
+  const dir = storeDir(args);
   const format = args.values.format?.at(-1) ?? "csv";
   if (format !== "csv" && format !== "parquet") throw new UsageError(`--format must be csv or parquet, got ${format}`);
   const store = await ResultStore.open(dir);
@@ -127,13 +125,8 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
 
 export async function reportCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["out", "figures"], ["help"]);
-  if (args.flags.has("help")) {
-    out(REPORT_HELP);
-    return EXIT.ok;
-  }
-  const dir = args.positionals[0];
-  if (!dir) throw new UsageError("expected a sweep directory");
-  if (!existsSync(join(dir, STORE_FILE))) throw new UsageError(`${dir} holds no result store (${STORE_FILE})`);
+  if (args.flags.has("help")) return showHelp(out, REPORT_HELP);
+  const dir = storeDir(args);
   const { html, content } = await writeReport(dir, { out: args.values.out?.at(-1), figures: args.values.figures?.at(-1) });
   out(`${html}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
   return EXIT.ok;

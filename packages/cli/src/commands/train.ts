@@ -8,7 +8,7 @@ import {
   resolveRunSpec,
   train,
 } from "@dtf/engine";
-import { coerce, parseArgs } from "../args.ts";
+import { coerce, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { readSpecFile } from "../spec-file.ts";
 
@@ -62,10 +62,7 @@ function humanLine(p: MetricPoint): string {
 
 export async function trainCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const args = parseArgs(argv, [...RUN_SPEC_KEYS, "replay", "spec"], ["json", "help"]);
-  if (args.flags.has("help")) {
-    out(TRAIN_HELP);
-    return EXIT.ok;
-  }
+  if (args.flags.has("help")) return showHelp(out, TRAIN_HELP);
   if (args.positionals.length > 1) throw new UsageError(`expected at most one spec file, got ${args.positionals.join(" ")}`);
   const file = args.values.spec?.at(-1) ?? args.positionals[0];
   const input: Record<string, unknown> = file ? await readSpecFile(file) : {};
