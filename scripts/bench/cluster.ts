@@ -13,16 +13,10 @@ import { jetstream } from "@nats-io/jetstream";
 import { runAggregator } from "../../packages/aggregator/src/index.ts";
 import { cancelSweep, submitSweep, sweepStatus } from "../../packages/coordinator/src/index.ts";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
-import {
-  connectNats,
-  encodeJob,
-  encodeMetricBatch,
-  encodeRunResult,
-  ensureTopology,
-  SUBJECTS,
-} from "../../packages/protocol/src/index.ts";
+import { encodeJob, encodeMetricBatch, encodeRunResult, SUBJECTS } from "../../packages/protocol/src/index.ts";
+import { connectNats, ensureTopology } from "../../packages/protocol/src/nats.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
-import { loadSweepText } from "../../packages/sweep/src/index.ts";
+import { expandRuns, loadSweepText } from "../../packages/sweep/src/index.ts";
 import { NatsServer } from "../../test/support/nats-server.ts";
 
 const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";
@@ -96,14 +90,17 @@ async function ingest(server: NatsServer) {
   const points: MetricPoint[] = [];
   await train({ order: 3, dim: 10, components: 100, observations: 300, steps: 2500, eval_every: 5 }, { onMetrics: (p) => points.push(p) });
   const nc = await connectNats({ url: server.url });
-  await ensureTopology(nc);
+  // a submitted sweep of 100 runs (its jobs removed again): the aggregator stores only runs of a sweep
+  const loaded = loadSweepText(sweepText("ingest", 1, 100, 60), "ingest.yaml");
+  await submitSweep(nc, loaded);
+  await cancelSweep(nc, loaded.sweepId);
   const js = jetstream(nc);
   let published = 0;
   let pending: Promise<unknown>[] = [];
-  for (let run = 0; run < 100; run++) {
+  for (const run of expandRuns(loaded.sweep)) {
     for (let b = 0; b < points.length; b += 50) {
-      const batch = { sweep_id: "ingest", run_id: `r${run}`, attempt: 1, points: points.slice(b, b + 50) };
-      pending.push(js.publish(SUBJECTS.metrics("ingest"), encodeMetricBatch(batch)));
+      const batch = { sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, points: points.slice(b, b + 50) };
+      pending.push(js.publish(SUBJECTS.metrics(loaded.sweepId), encodeMetricBatch(batch)));
       published += batch.points.length;
       if (pending.length > 500) {
         await Promise.all(pending);

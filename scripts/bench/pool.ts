@@ -1,6 +1,7 @@
 /**
- * Local-mode overhead: a sweep of tiny runs through the run pool (piscina threads, protobuf jobs,
- * comlink metric batches) with 1 and 2 threads, with and without the result store, plus the
+ * Local-mode overhead: a sweep of tiny runs through the run pool alone (piscina threads, protobuf
+ * jobs, comlink metric batches) and through the local runner of `dtf run` (pool + result store),
+ * with 1 and 2 threads, plus the
  * store's ingest rate. Per-run overhead = wall time × threads / runs − the training's own time
  * (measured inside the thread by the engine).
  *
@@ -9,9 +10,11 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
 import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
+import { loadSweepText } from "../../packages/sweep/src/index.ts";
 import { RunPool } from "../../packages/worker/src/index.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -27,33 +30,42 @@ const specs = {
   moderate: resolveRunSpec({ order: 3, dim: 10, components: 100, observations: 300, steps: 1000, eval_every: 100 }),
 };
 
-async function sweep(kind: keyof typeof specs, threads: number, withStore: boolean) {
+/** The pool alone: jobs straight to the threads, results kept in memory (no store, no runner). */
+async function poolOnly(kind: keyof typeof specs, threads: number) {
   const pool = new RunPool({ threads });
-  const store = withStore ? await ResultStore.open(mkdtempSync(join(tmpdir(), "dtf-bench-"))) : null;
   // warm the threads (module loading, addon, JIT) outside the timed region
   await Promise.all(Array.from({ length: threads }, (_, i) => pool.run(job(kind, -1 - i))));
   const results: RunResult[] = [];
   const started = performance.now();
   const inFlight = new Set<Promise<void>>();
-  const commits: Promise<void>[] = [];
   for (let i = 0; i < runs; i++) {
-    const j = job(kind, i);
-    const p = pool
-      .run(j, { onMetrics: store ? (b) => store.writeMetrics(b) : undefined })
-      .then((r) => {
-        results.push(r);
-        if (store) commits.push(store.writeResult(j, r, i));
-      });
+    const p = pool.run(job(kind, i)).then((r) => {
+      results.push(r);
+    });
     inFlight.add(p);
     const settle = () => inFlight.delete(p);
     p.then(settle, settle);
     if (inFlight.size >= 2 * threads) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  await Promise.all(commits);
   const wall = performance.now() - started;
   await pool.close();
-  await store?.close();
+  return { wall, results };
+}
+
+/** The local runner `dtf run` uses (pool + store + resume bookkeeping), on a sweep of `runs` seeds. */
+async function localRunner(kind: keyof typeof specs, threads: number) {
+  const { seed: _, ...base } = specs[kind];
+  const loaded = loadSweepText(`name: bench-${kind}\nbase: ${JSON.stringify(base)}\nseeds: ${runs}\n`, "bench.yaml");
+  const results: RunResult[] = [];
+  const progress = { skip: () => undefined, start: () => undefined, finish: (r: RunResult) => void results.push(r) };
+  const started = performance.now(); // includes the pool's thread start-up (≈ 0.1 s per thread)
+  await runSweepLocally(loaded, { out: mkdtempSync(join(tmpdir(), "dtf-bench-")), threads, signal: new AbortController().signal, progress });
+  return { wall: performance.now() - started, results };
+}
+
+async function sweep(kind: keyof typeof specs, threads: number, withStore: boolean) {
+  const { wall, results } = withStore ? await localRunner(kind, threads) : await poolOnly(kind, threads);
   const training = results.reduce((s, r) => s + r.wall_ms, 0) / results.length;
   if (results.some((r) => r.status !== "ok")) throw new Error("a benchmark run failed");
   return { runsPerSecond: (runs / wall) * 1000, trainingMs: training, overheadMs: (wall * threads) / runs - training };
@@ -72,7 +84,7 @@ async function ingest(): Promise<number> {
   let written = 0;
   for (let run = 0; run < 20; run++) {
     for (let b = 0; b < points.length; b += 50) {
-      await store.writeMetrics({ sweep_id: "bench", run_id: `r${run}`, attempt: 1, points: points.slice(b, b + 50) });
+      await store.stageMetrics({ sweep_id: "bench", run_id: `r${run}`, attempt: 1, points: points.slice(b, b + 50) });
       written += Math.min(50, points.length - b);
     }
     await store.commit(); // one run's metrics committed, as writeResult does

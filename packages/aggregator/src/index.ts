@@ -1,145 +1,211 @@
 import {
-  CONSUMERS,
-  decodeJob,
   decodeMetricBatch,
   decodeRunResult,
-  ensureTopology,
   KEYS,
   KV_BUCKET,
+  type MetricBatch,
+  ProtocolError,
+  type RunResult,
   STREAMS,
   SUBJECTS,
+  sweepTokenOf,
+  token,
 } from "@dtf/protocol";
-import type { ResultStore } from "@dtf/store";
+import { ensureAggregatorConsumer, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
+import { type ResultStore, type StoredRun, StoreError } from "@dtf/store";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { headers } from "@nats-io/nats-core";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { type KnownSweep, Rejected, SweepRegistry } from "./sweeps.ts";
+import { collectUndeliverable } from "./undeliverable.ts";
 
 export type AggregatorOptions = {
   /** Stops consuming when aborted; what was received is committed and acked first. */
   signal: AbortSignal;
   /** Commit (and then ack) at least this often. @default 200 */
   commitEveryMs?: number;
-  /** Only this sweep's messages are stored (others are left for another aggregator). */
+  /** Only this sweep's messages are read (the store's consumer filters them). */
   sweepId?: string;
+  /** Where dead letters, commit failures and warnings are reported, one line each. @default stderr */
+  log?: (line: string) => void;
 };
 
-export type AggregatorCounters = { metricBatches: number; points: number; results: number; deadLettered: number; commits: number };
+export type AggregatorCounters = { metricBatches: number; points: number; results: number; duplicates: number; deadLettered: number; conflicts: number; commits: number; failedCommits: number };
+
+const FINISHED = new Set(["ok", "diverged"]);
+
+const asStored = (r: RunResult): StoredRun => ({ status: r.status, attempt: r.attempt, worker_id: r.worker_id, steps: r.steps, train_loss: r.final?.train_loss ?? null });
+
+/** Two copies of one result message (a redelivery): same attempt, worker, status and numbers. */
+const sameResult = (a: StoredRun, b: StoredRun) =>
+  a.attempt === b.attempt && a.worker_id === b.worker_id && a.status === b.status && a.steps === b.steps && a.train_loss === b.train_loss;
 
 /**
- * The durable consumer of metric batches and results: writes them into the store (idempotent
- * upserts) and acks each message only after the commit that contains it, then marks finished runs
- * done in KV (what resubmission and `dtf status` read). Killed at any point, it loses nothing (un-acked
- * messages are redelivered) and duplicates nothing (upserts). It is a singleton per store: DuckDB
- * takes one writer, so run one aggregator per sweep directory.
+ * The durable consumer of one result store (its own consumer: two stores each get every message):
+ * writes metric batches and results into the store and acks each message only after the commit
+ * that contains it, then marks finished runs done in KV (what resubmission and `dtf status` read).
+ * It stores only messages of submitted sweeps whose subject and payload agree, runs that belong to
+ * their sweep (run id recomputed from the sweep's spec), and never replaces a finished run's result:
+ * everything else, and anything the store cannot hold, is dead-lettered with the reason and logged.
+ * Killed at any point, it loses nothing (un-acked messages are redelivered) and duplicates nothing.
  */
 export async function runAggregator(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<AggregatorCounters> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
   await ensureTopology(nc);
+  const consumerName = await ensureAggregatorConsumer(nc, store.id, options.sweepId);
   const js = jetstream(nc);
   const kv = await new Kvm(nc).open(KV_BUCKET);
-  const consumer = await js.consumers.get(STREAMS.results, CONSUMERS.aggregator);
-  const counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, deadLettered: 0, commits: 0 };
+  const sweeps = new SweepRegistry(kv, store);
+  const consumer = await js.consumers.get(STREAMS.results, consumerName);
+  const counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
+  const versionsSeen = new Set<string>();
   let received: JsMsg[] = [];
-  let done: string[] = [];
+  let finished: RunResult[] = [];
+  /** Results staged since the last commit, by sweep/run: a second one in the same commit is checked against it. */
+  let staged = new Map<string, StoredRun>();
   let committing: Promise<void> = Promise.resolve();
+  let lastFailure = "";
+
+  const deadLetter = async (m: JsMsg, reason: string, runId = "") => {
+    await publishDeadLetter(nc, sweepTokenOf(m.subject), m.data, `aggregator: ${reason}`, runId);
+    counters.deadLettered++;
+    log(`dead-lettered a message on ${m.subject}: ${reason}`);
+    m.term();
+  };
 
   const commit = () => {
     const run = committing.then(async () => {
       const msgs = received;
-      const keys = done;
+      const results = finished;
       received = [];
-      done = [];
+      finished = [];
+      staged = new Map();
       if (msgs.length === 0) return;
       try {
         await store.commit();
-        counters.commits++;
-        for (const key of keys) await kv.put(key, "1");
-        for (const m of msgs) m.ack();
       } catch (err) {
-        // e.g. the server is restarting: keep them for the next commit (upserts make a retry harmless)
+        // e.g. a full disk: keep them for the next commit (the staged rows stay staged), say so once per cause
         received = [...msgs, ...received];
-        done = [...keys, ...done];
+        finished = [...results, ...finished];
+        counters.failedCommits++;
+        const why = (err as Error).message;
+        if (why !== lastFailure) log(`commit failed, will retry (${msgs.length} messages held, not acked): ${why}`);
+        lastFailure = why;
         throw err;
       }
+      lastFailure = "";
+      counters.commits++;
+      for (const c of store.takeConflicts()) {
+        counters.conflicts++;
+        const reason = `aggregator: ${c.table} of run ${c.run_id} repeat stored steps with other values; the first values were kept`;
+        await publishDeadLetter(nc, c.sweep_id, new Uint8Array(), reason, c.run_id);
+        log(reason);
+      }
+      for (const r of results) await markDone(r);
+      for (const m of msgs) m.ack();
     });
     committing = run.catch(() => undefined); // one failed commit must not stop the later ones
     return run;
   };
   const timer = setInterval(() => void commit().catch(() => undefined), options.commitEveryMs ?? 200);
-  const collecting = collectUndeliverable(nc, counters);
+  const collecting = collectUndeliverable(nc, (line) => {
+    counters.deadLettered++;
+    log(`dead-lettered ${line}`);
+  });
+
+  /** Writes the run's done key; the last run of a sweep also clears the sweep's leftover job messages. */
+  const doneCounts = new Map<string, number>();
+  const markDone = async (r: RunResult) => {
+    const key = KEYS.done(r.sweep_id, r.run_id);
+    const isNew = await kv.create(key, "1").then(
+      () => true,
+      () => false,
+    );
+    if (!isNew) return;
+    const known = await sweeps.get(r.sweep_id);
+    let count = doneCounts.get(r.sweep_id);
+    if (count === undefined) {
+      count = 0;
+      for await (const _ of await kv.keys(KEYS.donePrefix(r.sweep_id))) count++;
+    } else count++;
+    doneCounts.set(r.sweep_id, count);
+    if (count >= known.info.total_runs) {
+      // every run is done: a job message still in the queue is one whose ack the server lost (e.g. it was killed)
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.purge(STREAMS.jobs, { filter: SUBJECTS.job(r.sweep_id) });
+    }
+  };
+
+  /** The sweep of a message, after checking that the subject and the payload name the same one. */
+  const sweepOf = async (m: JsMsg, sweepId: string): Promise<KnownSweep> => {
+    if (token(sweepId) !== sweepTokenOf(m.subject)) throw new Rejected(`the payload names sweep ${sweepId} but the subject is ${m.subject}`);
+    return sweeps.get(sweepId);
+  };
+
+  const onMetrics = async (m: JsMsg, batch: MetricBatch) => {
+    const known = await sweepOf(m, batch.sweep_id);
+    if (!known.runIds.has(batch.run_id)) throw new Rejected(`run ${batch.run_id} is not a run of sweep ${batch.sweep_id}`);
+    await store.stageMetrics(batch);
+    counters.metricBatches++;
+    counters.points += batch.points.length;
+  };
+
+  /** Stages a result, or says why not: a redelivered copy is acked; a conflicting one is rejected. */
+  const onResult = async (m: JsMsg, result: RunResult): Promise<void> => {
+    const job = result.job;
+    if (!job) throw new Rejected(`result of run ${result.run_id} carries no job`);
+    if (job.sweep_id !== result.sweep_id || job.run_id !== result.run_id) throw new Rejected(`result of run ${result.run_id} answers another job (${job.run_id})`);
+    const known = await sweepOf(m, result.sweep_id);
+    await sweeps.checkJob(job);
+    const key = `${result.sweep_id}/${result.run_id}`;
+    const prior = staged.get(key) ?? (await store.storedRun(result.sweep_id, result.run_id));
+    if (prior) {
+      if (sameResult(prior, asStored(result))) {
+        counters.duplicates++;
+        return;
+      }
+      if (FINISHED.has(prior.status)) {
+        throw new Rejected(
+          `run ${result.run_id} is already stored (attempt ${prior.attempt} by ${prior.worker_id}, ${prior.status}); this result (attempt ${result.attempt} by ${result.worker_id}, ${result.status}) replaces nothing`,
+        );
+      }
+      if (!FINISHED.has(result.status)) {
+        counters.duplicates++; // a failed run that failed again: the first failure is kept
+        return;
+      }
+    }
+    await store.stageResult(job, result);
+    staged.set(key, asStored(result));
+    counters.results++;
+    if (FINISHED.has(result.status)) finished.push(result);
+    const version = `${result.sweep_id} ${result.code_version}`;
+    if (result.code_version !== known.info.code_version && !versionsSeen.has(version)) {
+      versionsSeen.add(version);
+      log(`warning: sweep ${result.sweep_id} was submitted by code version ${known.info.code_version}; worker ${result.worker_id} runs ${result.code_version} (recorded per run)`);
+    }
+  };
 
   const messages = await consumer.consume({ max_messages: 1000, expires: 1000 });
   options.signal.addEventListener("abort", () => void messages.close(), { once: true });
   try {
     for await (const m of messages) {
-      const ofSweep = options.sweepId === undefined || m.subject.endsWith(`.${SUBJECTS.job(options.sweepId).split(".").at(-1)}`);
-      if (!ofSweep) {
-        m.nak(5_000);
-        continue;
-      }
       try {
-        if (m.subject.startsWith("dtf.metrics.")) {
-          const batch = decodeMetricBatch(m.data);
-          await store.writeMetrics(batch);
-          counters.metricBatches++;
-          counters.points += batch.points.length;
-        } else {
-          const result = decodeRunResult(m.data);
-          if (!result.job) throw new Error(`RunResult ${result.run_id} carries no job`);
-          void store.writeResult(result.job, result).catch(() => undefined); // committed by commit()
-          counters.results++;
-          if (result.status === "ok" || result.status === "diverged") done.push(KEYS.done(result.sweep_id, result.run_id));
-        }
+        if (m.subject.startsWith("dtf.metrics.")) await onMetrics(m, decodeMetricBatch(m.data));
+        else await onResult(m, decodeRunResult(m.data));
         received.push(m);
       } catch (err) {
-        const h = headers();
-        h.set("Dtf-Reason", `aggregator: ${(err as Error).message}`.slice(0, 1000));
-        await js.publish(SUBJECTS.dlq(m.subject.split(".").slice(2).join(".")), m.data, { headers: h });
-        counters.deadLettered++;
-        m.term();
+        if (err instanceof Rejected || err instanceof ProtocolError || err instanceof StoreError) await deadLetter(m, err.message);
+        else {
+          // not the message's fault (e.g. KV unreachable during a server restart): it comes back
+          log(`cannot handle a message on ${m.subject} now, retrying: ${(err as Error).message}`);
+          m.nak(1_000);
+        }
       }
     }
   } finally {
     clearInterval(timer);
     collecting.unsubscribe();
-    await commit();
+    await commit().catch(() => undefined);
   }
   return counters;
-}
-
-/**
- * A job delivered max_deliver times without an ack (its workers died or hung on every delivery)
- * stays in the work queue, undelivered; the server says so with a MAX_DELIVERIES advisory. Move
- * such a job to the dead letters with the reason. A queue group: with several aggregators, one
- * handles each advisory.
- */
-function collectUndeliverable(nc: NatsConnection, counters: AggregatorCounters) {
-  const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`;
-  const sub = nc.subscribe(subject, { queue: "dtf-dead-letters" });
-  void (async () => {
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
-    for await (const advisory of sub) {
-      try {
-        const { stream_seq, deliveries } = advisory.json<{ stream_seq: number; deliveries: number }>();
-        const job = await jsm.streams.getMessage(STREAMS.jobs, { seq: stream_seq });
-        if (!job) continue;
-        let runId = "";
-        try {
-          runId = decodeJob(job.data).run_id;
-        } catch {
-          // a malformed job: dead-lettered all the same
-        }
-        const h = headers();
-        h.set("Dtf-Reason", `delivered ${deliveries} times without an ack (its worker died or hung each time)`);
-        h.set("Dtf-Run-Id", runId);
-        await js.publish(job.subject.replace("dtf.jobs.", "dtf.dlq."), job.data, { headers: h });
-        await jsm.streams.deleteMessage(STREAMS.jobs, stream_seq);
-        counters.deadLettered++;
-      } catch {
-        // the next advisory is independent; this job stays visible in `dtf status` as queued
-      }
-    }
-  })();
-  return sub;
 }

@@ -1,4 +1,6 @@
+import { UnknownSweepError } from "@dtf/coordinator";
 import { DtfError, SpecError } from "@dtf/engine";
+import { redact } from "@dtf/protocol";
 import {
   aggregateCommand,
   cancelCommand,
@@ -57,18 +59,21 @@ export async function main(
   try {
     return await command(rest, out);
   } catch (e) {
-    if (e instanceof SpecError) {
-      err(`dtf ${name}: invalid spec\n${e.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`);
-      return EXIT.usage;
-    }
-    if (e instanceof UsageError) {
-      err(`dtf ${name}: ${e.message}`);
-      return EXIT.usage;
-    }
-    if (e instanceof DtfError) {
-      err(`dtf ${name}: ${e.message}`);
-      return EXIT.failed;
-    }
-    throw e;
+    const [code, message] = describeFailure(e);
+    err(redact(`dtf ${name}: ${message}`));
+    return code;
   }
+}
+
+/**
+ * The exit code and the words for a failure: usage (2) for what the user typed, failed (1) for
+ * what went wrong while working. Never a stack trace, unless DTF_DEBUG is set.
+ */
+export function describeFailure(e: unknown): [number, string] {
+  if (e instanceof SpecError) return [EXIT.usage, `invalid spec\n${e.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`];
+  if (e instanceof UsageError || e instanceof UnknownSweepError) return [EXIT.usage, e.message];
+  if (e instanceof DtfError) return [EXIT.failed, e.message];
+  const error = e as Error;
+  if (process.env.DTF_DEBUG) return [EXIT.failed, error?.stack ?? String(e)];
+  return [EXIT.failed, `unexpected error: ${error?.message ?? String(e)} (DTF_DEBUG=1 prints where it happened)`];
 }

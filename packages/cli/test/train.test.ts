@@ -57,7 +57,7 @@ describe("dtf train", () => {
     const { code, stderr, stdout } = await dtf(["train", "--model", "cpd", "--depth", "0", "--optimizer", "sgd"]);
     expect(code).to.equal(2);
     expect(stderr).to.contain('model: must be one of cp, tucker, matrix, got "cpd"');
-    expect(stderr).to.contain("depth: must be an integer >= 1, got 0");
+    expect(stderr).to.contain("depth: must be an integer from 1 to 32, got 0");
     expect(stderr).to.contain("optimizer: must be one of gd, grouprmsprop, adam");
     expect(stdout).to.equal("");
   });

@@ -5,6 +5,7 @@ export { fitGrowthLaw } from "./growth.ts";
 export { jsKernels } from "./kernels/js.ts";
 export { nativeKernels } from "./kernels/native.ts";
 export type { Kernels } from "./kernels/types.ts";
+export { LIMITS, parameterCount } from "./limits.ts";
 export type { MetricPoint } from "./metrics.ts";
 export { contractRankOne } from "./metrics.ts";
 export type { Model, ParamBlock } from "./models/index.ts";

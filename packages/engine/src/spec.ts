@@ -1,4 +1,5 @@
 import { SpecError, type SpecIssue } from "./errors.ts";
+import { checkFootprint, LIMITS } from "./limits.ts";
 
 export const MODELS = ["cp", "tucker", "matrix"] as const;
 export const VARIANTS = ["factor", "component"] as const;
@@ -61,39 +62,39 @@ export type RunSpecInput = Partial<Record<keyof RunSpec, unknown>> & Record<stri
 
 type FieldKind =
   | { type: "enum"; values: readonly string[] }
-  | { type: "int"; min: number }
-  | { type: "number"; positive: boolean }
-  | { type: "intList"; min: number }
-  | { type: "numberList" };
+  | { type: "int"; min: number; max: number }
+  | { type: "number"; positive: boolean; max: number }
+  | { type: "intList"; min: number; max: number }
+  | { type: "numberList"; max: number; maxLength: number };
 
 /** Every run-spec key with its type; the single source for validation, CLI help and sweep keys. */
 export const RUN_SPEC_FIELDS: Record<keyof RunSpec, FieldKind & { help: string }> = {
   model: { type: "enum", values: MODELS, help: "factorization" },
   variant: { type: "enum", values: VARIANTS, help: "deep CP parametrization" },
-  order: { type: "int", min: 2, help: "tensor order N" },
-  dim: { type: "intList", min: 1, help: "mode size, one value or one per mode" },
-  depth: { type: "int", min: 1, help: "matrices per factor (L)" },
-  width: { type: "intList", min: 1, help: "hidden width of deep factors (default: mode size)" },
-  components: { type: "int", min: 1, help: "CP components R (default prod(dim)/max(dim))" },
-  core_rank: { type: "intList", min: 1, help: "Tucker core size per mode (default: dim)" },
+  order: { type: "int", min: 2, max: LIMITS.order, help: "tensor order N" },
+  dim: { type: "intList", min: 1, max: LIMITS.entries, help: "mode size, one value or one per mode" },
+  depth: { type: "int", min: 1, max: LIMITS.depth, help: "matrices per factor (L)" },
+  width: { type: "intList", min: 1, max: LIMITS.parameters, help: "hidden width of deep factors (default: mode size)" },
+  components: { type: "int", min: 1, max: LIMITS.parameters, help: "CP components R (default prod(dim)/max(dim))" },
+  core_rank: { type: "intList", min: 1, max: LIMITS.parameters, help: "Tucker core size per mode (default: dim)" },
   problem: { type: "enum", values: PROBLEMS, help: "training data" },
-  target_rank: { type: "int", min: 1, help: "CP rank of the ground truth" },
-  target_norm: { type: "number", positive: true, help: "Frobenius norm of the ground truth" },
-  observations: { type: "int", min: 1, help: "observed entries / measurements (default half the entries)" },
-  init_std: { type: "number", positive: true, help: "init std (see init_mode)" },
+  target_rank: { type: "int", min: 1, max: LIMITS.parameters, help: "CP rank of the ground truth" },
+  target_norm: { type: "number", positive: true, max: 1e12, help: "Frobenius norm of the ground truth" },
+  observations: { type: "int", min: 1, max: LIMITS.entries, help: "observed entries / measurements (default half the entries)" },
+  init_std: { type: "number", positive: true, max: 1e6, help: "init std (see init_mode)" },
   init_mode: { type: "enum", values: INIT_MODES, help: "what init_std means" },
   optimizer: { type: "enum", values: OPTIMIZERS, help: "update rule" },
-  lr: { type: "number", positive: true, help: "learning rate" },
-  steps: { type: "int", min: 1, help: "maximum steps" },
-  eval_every: { type: "int", min: 1, help: "steps between evaluations" },
-  seed: { type: "int", min: 0, help: "data and init seed" },
+  lr: { type: "number", positive: true, max: 1e6, help: "learning rate" },
+  steps: { type: "int", min: 1, max: LIMITS.steps, help: "maximum steps" },
+  eval_every: { type: "int", min: 1, max: LIMITS.steps, help: "steps between evaluations" },
+  seed: { type: "int", min: 0, max: LIMITS.seed, help: "data and init seed" },
   engine: { type: "enum", values: ENGINES, help: "gradient engine" },
-  stop_tol: { type: "number", positive: false, help: "train-MSE convergence tolerance" },
-  stop_patience: { type: "int", min: 1, help: "evaluations below stop_tol to stop" },
-  diverge_factor: { type: "number", positive: true, help: "loss blow-up factor that means divergence" },
-  top_k: { type: "int", min: 1, help: "largest components reported" },
-  thresholds: { type: "numberList", help: "recon-error thresholds to time" },
-  eps: { type: "number", positive: true, help: "optimizer epsilon" },
+  stop_tol: { type: "number", positive: false, max: 1e300, help: "train-MSE convergence tolerance" },
+  stop_patience: { type: "int", min: 1, max: LIMITS.steps, help: "evaluations below stop_tol to stop" },
+  diverge_factor: { type: "number", positive: true, max: 1e300, help: "loss blow-up factor that means divergence" },
+  top_k: { type: "int", min: 1, max: LIMITS.topK, help: "largest components reported" },
+  thresholds: { type: "numberList", max: 1e300, maxLength: LIMITS.thresholds, help: "recon-error thresholds to time" },
+  eps: { type: "number", positive: true, max: 1, help: "optimizer epsilon" },
 };
 
 export const RUN_SPEC_KEYS = Object.keys(RUN_SPEC_FIELDS) as (keyof RunSpec)[];
@@ -143,36 +144,40 @@ export function checkField(key: keyof RunSpec, value: unknown, path: string): Sp
       }
       break;
     case "int":
-      if (!isInt(value) || value < field.min) {
-        issues.push({ path, message: `must be an integer >= ${field.min}, got ${describe(value)}` });
+      if (!isInt(value) || value < field.min || value > field.max) {
+        issues.push({ path, message: `must be an integer from ${field.min} to ${field.max}, got ${describe(value)}` });
       }
       break;
     case "number":
-      if (typeof value !== "number" || !Number.isFinite(value) || (field.positive ? value <= 0 : value < 0)) {
+      if (typeof value !== "number" || !Number.isFinite(value) || (field.positive ? value <= 0 : value < 0) || value > field.max) {
         issues.push({
           path,
-          message: `must be a finite number ${field.positive ? "> 0" : ">= 0"}, got ${describe(value)}`,
+          message: `must be a finite number ${field.positive ? "> 0" : ">= 0"} and <= ${field.max}, got ${describe(value)}`,
         });
       }
       break;
     case "intList": {
       const list = Array.isArray(value) ? value : [value];
       if (list.length === 0) issues.push({ path, message: "must not be empty" });
-      list.forEach((v, i) => {
-        if (!isInt(v) || v < field.min) {
-          const where = Array.isArray(value) ? `${path}[${i}]` : path;
-          issues.push({ path: where, message: `must be an integer >= ${field.min}, got ${describe(v)}` });
-        }
-      });
+      if (list.length > LIMITS.order) issues.push({ path, message: `has ${list.length} entries, more than the largest order ${LIMITS.order}` });
+      else
+        list.forEach((v, i) => {
+          if (!isInt(v) || v < field.min || v > field.max) {
+            const where = Array.isArray(value) ? `${path}[${i}]` : path;
+            issues.push({ path: where, message: `must be an integer from ${field.min} to ${field.max}, got ${describe(v)}` });
+          }
+        });
       break;
     }
     case "numberList": {
       const list = Array.isArray(value) ? value : [value];
-      list.forEach((v, i) => {
-        if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-          issues.push({ path: `${path}[${i}]`, message: `must be a finite number > 0, got ${describe(v)}` });
-        }
-      });
+      if (list.length > field.maxLength) issues.push({ path, message: `has ${list.length} entries, at most ${field.maxLength} allowed` });
+      else
+        list.forEach((v, i) => {
+          if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || v > field.max) {
+            issues.push({ path: `${path}[${i}]`, message: `must be a finite number > 0, got ${describe(v)}` });
+          }
+        });
       break;
     }
   }
@@ -274,6 +279,8 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
   if (spec.variant === "component" && spec.width.some((w, n) => w !== dim[n])) {
     issues.push({ path: at("width"), message: "the component variant's chains are square (d×d); width does not apply" });
   }
+  if (issues.length > 0) throw new SpecError(issues);
+  issues.push(...checkFootprint(spec, at));
   if (issues.length > 0) throw new SpecError(issues);
   return spec;
 }

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { SpecError } from "../src/errors.ts";
 import type { MetricPoint } from "../src/metrics.ts";
+import { singularValuesFromGram } from "../src/linalg.ts";
 import { makeProblem } from "../src/problem.ts";
 import { Rng, sampleWithoutReplacement } from "../src/rng.ts";
 import { resolveRunSpec } from "../src/spec.ts";
@@ -40,9 +41,25 @@ describe("trainer", () => {
 
   it("data - the ground truth has the asked Frobenius norm and CP rank (unfolding rank)", async () => {
     const r = await train({ ...small, target_norm: 3, steps: 1 });
-    const p = makeProblem(resolveRunSpec({ ...small, target_norm: 3 }));
+    const spec = resolveRunSpec({ ...small, target_norm: 3 });
+    const p = makeProblem(spec);
     expect(p.targetNorm).to.be.closeTo(3, 1e-12);
     expect(r.spec.target_norm).to.equal(3);
+    // CP rank 2 shows as rank 2 of every mode unfolding (d × d² matrices): two singular values above noise
+    const d = spec.dim[0];
+    for (let mode = 0; mode < 3; mode++) {
+      const unfolding = new Float64Array(d * d * d);
+      for (let i = 0; i < d * d * d; i++) {
+        const idx = [Math.floor(i / (d * d)), Math.floor(i / d) % d, i % d];
+        const rest = idx.filter((_, n) => n !== mode);
+        unfolding[idx[mode] * d * d + rest[0] * d + rest[1]] = p.target[i];
+      }
+      const gram = new Float64Array(d * d);
+      for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) for (let j = 0; j < d * d; j++) gram[a * d + b] += unfolding[a * d * d + j] * unfolding[b * d * d + j];
+      const sv = [...singularValuesFromGram(gram, d)].sort((x, y) => y - x);
+      expect(sv[1] / sv[0], `mode ${mode}`).to.be.above(1e-3);
+      expect(sv[2] / sv[0], `mode ${mode}`).to.be.below(1e-6); // noise of eigenvalues of a Gram matrix: √ε
+    }
   });
 
   it("sampling - without replacement: distinct, in range, a permutation when count = n", () => {
@@ -97,6 +114,7 @@ describe("trainer", () => {
     );
     expect(r.status).to.equal("cancelled");
     expect(r.steps).to.equal(50);
+    expect(seen).to.deep.equal([0, 10, 20, 30, 40, 50]); // no evaluation after the abort
   });
 
   it("metrics - a recovered low-rank tensor has effective ranks near the target rank", async () => {
@@ -142,9 +160,9 @@ describe("run spec validation", () => {
 
   it("spec - unknown key with a did-you-mean hint", () => bad({ deptth: 2 }, "deptth: unknown key (did you mean 'depth'?)"));
   it("spec - enum lists the allowed values", () => bad({ model: "cpd" }, "model: must be one of cp, tucker, matrix, got \"cpd\""));
-  it("spec - wrong type", () => bad({ depth: "2" }, "depth: must be an integer >= 1, got \"2\""));
+  it("spec - wrong type", () => bad({ depth: "2" }, "depth: must be an integer from 1 to 32, got \"2\""));
   it("spec - dim list length must match the order", () => bad({ order: 3, dim: [4, 5] }, "dim: has 2 entries but order is 3"));
-  it("spec - a bad list entry names its index", () => bad({ order: 3, dim: [4, 0, 5] }, "dim[1]: must be an integer >= 1, got 0"));
+  it("spec - a bad list entry names its index", () => bad({ order: 3, dim: [4, 0, 5] }, "dim[1]: must be an integer from 1 to 16777216, got 0"));
   it("spec - rank larger than possible", () => bad({ model: "matrix", dim: 5, target_rank: 6 }, "target_rank: must be <= 5"));
   it("spec - more observations than entries", () => bad({ order: 2, dim: 3, observations: 10 }, "observations: must be <= 9"));
   it("spec - matrix is order 2", () => bad({ model: "matrix", order: 3 }, "order: must be 2 for model matrix"));
@@ -153,7 +171,7 @@ describe("run spec validation", () => {
     expect(err.issues).to.have.length(3);
   });
   it("spec - train rejects an invalid spec before doing anything", () =>
-    expectRejects(() => train({ model: "cp", steps: 0 }), SpecError, "steps: must be an integer >= 1, got 0"));
+    expectRejects(() => train({ model: "cp", steps: 0 }), SpecError, "steps: must be an integer from 1 to 100000000, got 0"));
   it("spec - defaults are filled in and per-mode lists expanded", () => {
     const s = resolveRunSpec({ order: 4, dim: 10 });
     expect(s.dim).to.deep.equal([10, 10, 10, 10]);

@@ -1,3 +1,5 @@
+// Names, codecs and the code version: safe for training threads (no NATS client is loaded).
+// Connections and the topology are in "@dtf/protocol/nats".
 export type { Job, MetricBatch, RunResult, RunStatusName, SweepInfo } from "./codec.ts";
 export {
   decodeJob,
@@ -11,17 +13,5 @@ export {
   ProtocolError,
   RUN_STATUSES,
 } from "./codec.ts";
-export type { NatsOptions, TopologyOptions } from "./nats.ts";
-export {
-  CONSUMERS,
-  connectNats,
-  ensureTopology,
-  KEYS,
-  KV_BUCKET,
-  NATS_OPTION_ENV,
-  NatsConnectError,
-  STREAMS,
-  SUBJECTS,
-  token,
-} from "./nats.ts";
+export { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, redact, STREAMS, SUBJECTS, sweepTokenOf, token } from "./names.ts";
 export { codeVersion } from "./version.ts";

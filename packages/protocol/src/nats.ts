@@ -1,38 +1,20 @@
 import { readFile } from "node:fs/promises";
 import { DtfError } from "@dtf/engine";
-import { AckPolicy, DeliverPolicy, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { headers } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
-
-/**
- * The cluster-mode topology (server 2.9 features only). One work-queue stream of jobs shared by
- * all workers through one durable pull consumer; one limits stream of metric batches and results
- * read by the aggregator's durable consumer; one stream of dead letters; one KV bucket of sweep
- * records and per-run markers.
- */
-export const STREAMS = { jobs: "DTF_JOBS", results: "DTF_RESULTS", dlq: "DTF_DLQ" } as const;
-export const CONSUMERS = { workers: "workers", aggregator: "aggregator" } as const;
-export const KV_BUCKET = "dtf_sweeps";
-
-/** A sweep id as one subject token (ids may hold '.', which separates tokens). */
-export const token = (sweepId: string) => sweepId.replace(/[^A-Za-z0-9_-]/g, "_");
-
-export const SUBJECTS = {
-  job: (sweepId: string) => `dtf.jobs.${token(sweepId)}`,
-  metrics: (sweepId: string) => `dtf.metrics.${token(sweepId)}`,
-  result: (sweepId: string) => `dtf.results.${token(sweepId)}`,
-  dlq: (sweepId: string) => `dtf.dlq.${token(sweepId)}`,
-} as const;
-
-/** KV keys: the sweep record, its cancel flag, and one key per finished run (the aggregator writes it). */
-export const KEYS = {
-  sweep: (sweepId: string) => `sweep.${sweepId}`,
-  cancel: (sweepId: string) => `cancel.${sweepId}`,
-  /** Bumped by each cancel, so a later submit's jobs get message ids the dedup window has not seen. */
-  generation: (sweepId: string) => `generation.${sweepId}`,
-  done: (sweepId: string, runId: string) => `done.${sweepId}.${runId}`,
-  donePrefix: (sweepId: string) => `done.${sweepId}.>`,
-} as const;
+import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KV_BUCKET, redact, STREAMS, SUBJECTS } from "./names.ts";
 
 /** How to reach the broker; every field also comes from the environment (DTF_NATS_URL, …). */
 export type NatsOptions = {
@@ -59,7 +41,7 @@ export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = {
   name: "DTF_NATS_NAME",
 };
 
-/** The broker could not be reached or refused us; the message says which and why. */
+/** The broker could not be reached or refused us; the message says which and why (credentials redacted). */
 export class NatsConnectError extends DtfError {}
 
 /** Connects with the given options (falling back to the environment), with a clear error. */
@@ -70,7 +52,11 @@ export async function connectNats(options: NatsOptions = {}): Promise<NatsConnec
   }
   const url = o.url ?? "nats://127.0.0.1:4222";
   const opts: NodeConnectionOptions = { servers: url, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500 };
-  if (o.creds) opts.authenticator = credsAuthenticator(await readFile(o.creds));
+  try {
+    if (o.creds) opts.authenticator = credsAuthenticator(await readFile(o.creds));
+  } catch (err) {
+    throw new NatsConnectError(`cannot read the credentials file ${o.creds}: ${(err as Error).message}`, { cause: err });
+  }
   if (o.user) opts.user = o.user;
   if (o.password) opts.pass = o.password;
   if (o.token) opts.token = o.token;
@@ -80,77 +66,107 @@ export async function connectNats(options: NatsOptions = {}): Promise<NatsConnec
   } catch (err) {
     const e = err as Error;
     const why = /authoriz|authenticat/i.test(e.message) ? "the server refused the credentials" : "cannot connect";
-    throw new NatsConnectError(`NATS ${url}: ${why} (${e.message})`, { cause: err });
+    throw new NatsConnectError(redact(`NATS ${url}: ${why} (${e.message})`));
   }
 }
 
 export type TopologyOptions = {
-  /** A job not acked nor `working()` within this is redelivered. @default 30_000 */
+  /** @default DEFAULTS.ackWaitMs */
   ackWaitMs?: number;
-  /** Deliveries of a job before it is dead-lettered. @default 3 */
+  /** @default DEFAULTS.maxDeliver */
   maxDeliver?: number;
 };
 
+const isApiError = (err: unknown, code: number) => err instanceof JetStreamApiError && err.code === code;
 const isExists = (err: unknown) => /already in use|exists/i.test(String((err as Error).message));
 
-/** Creates the streams, consumers and KV bucket when missing; any role may call it first. */
+/** Runs `info`; on "not found" (and only then) creates the object, tolerating a concurrent creator. */
+async function infoOrCreate(info: () => Promise<unknown>, notFound: number, create: () => Promise<unknown>): Promise<void> {
+  try {
+    await info();
+  } catch (err) {
+    if (!isApiError(err, notFound)) throw err;
+    try {
+      await create();
+    } catch (e) {
+      if (!isExists(e)) throw e;
+    }
+  }
+}
+
+/**
+ * Creates the streams, the workers' consumer and the KV bucket when missing; any role may call it
+ * first. Existing objects are never changed: read the settings in force with `workerSettings`.
+ */
 export async function ensureTopology(nc: NatsConnection, options: TopologyOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const window = nanos(10 * 60_000);
+  const window = nanos(DEFAULTS.duplicateWindowMs);
   const streams = [
     { name: STREAMS.jobs, subjects: ["dtf.jobs.>"], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: window },
     { name: STREAMS.results, subjects: ["dtf.metrics.>", "dtf.results.>"], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: window },
     { name: STREAMS.dlq, subjects: ["dtf.dlq.>"], retention: RetentionPolicy.Limits, storage: StorageType.File },
   ];
   for (const s of streams) {
-    try {
-      await jsm.streams.info(s.name);
-    } catch {
-      try {
-        await jsm.streams.add(s);
-      } catch (err) {
-        if (!isExists(err)) throw err;
-      }
-    }
+    await infoOrCreate(() => jsm.streams.info(s.name), JetStreamApiCodes.StreamNotFound, () => jsm.streams.add(s));
   }
-  const consumers = [
-    {
-      stream: STREAMS.jobs,
-      config: {
-        durable_name: CONSUMERS.workers,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: nanos(options.ackWaitMs ?? 30_000),
-        max_deliver: options.maxDeliver ?? 3,
-        max_ack_pending: 10_000,
-      },
-    },
-    {
-      stream: STREAMS.results,
-      config: {
-        durable_name: CONSUMERS.aggregator,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: nanos(60_000),
-        deliver_policy: DeliverPolicy.All,
-        max_ack_pending: 50_000,
-      },
-    },
-  ];
-  for (const c of consumers) {
-    try {
-      await jsm.consumers.info(c.stream, c.config.durable_name);
-    } catch {
-      try {
-        await jsm.consumers.add(c.stream, c.config);
-      } catch (err) {
-        if (!isExists(err)) throw err;
-      }
-    }
-  }
-  // Kvm.open does not check that the bucket exists; look at its stream first, so that a restricted
-  // worker (allowed to read the bucket, not to create it) never tries to create it.
-  const exists = await jsm.streams.info(`KV_${KV_BUCKET}`).then(
-    () => true,
-    () => false,
+  const workers = {
+    durable_name: CONSUMERS.workers,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(options.ackWaitMs ?? DEFAULTS.ackWaitMs),
+    max_deliver: options.maxDeliver ?? DEFAULTS.maxDeliver,
+    max_ack_pending: 10_000,
+  };
+  await infoOrCreate(
+    () => jsm.consumers.info(STREAMS.jobs, CONSUMERS.workers),
+    JetStreamApiCodes.ConsumerNotFound,
+    () => jsm.consumers.add(STREAMS.jobs, workers),
   );
-  if (!exists) await new Kvm(nc).create(KV_BUCKET, { history: 1 });
+  // Kvm.open does not check that the bucket exists: look at its stream first, so that a restricted
+  // worker (allowed to read the bucket, not to create it) never tries to create it.
+  await infoOrCreate(() => jsm.streams.info(`KV_${KV_BUCKET}`), JetStreamApiCodes.StreamNotFound, () => new Kvm(nc).create(KV_BUCKET, { history: 1 }));
+}
+
+/** Whether the topology exists (a read-only check for status/cancel before anything was submitted). */
+export async function topologyExists(nc: NatsConnection): Promise<boolean> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(`KV_${KV_BUCKET}`);
+    return true;
+  } catch (err) {
+    if (isApiError(err, JetStreamApiCodes.StreamNotFound)) return false;
+    throw err;
+  }
+}
+
+/** The workers' consumer settings in force (fixed when it was created, whatever a worker's flags say). */
+export async function workerSettings(jsm: JetStreamManager): Promise<{ ackWaitMs: number; maxDeliver: number }> {
+  const info = await jsm.consumers.info(STREAMS.jobs, CONSUMERS.workers);
+  return { ackWaitMs: Math.round((info.config.ack_wait ?? DEFAULTS.ackWaitMs * 1e6) / 1e6), maxDeliver: info.config.max_deliver ?? DEFAULTS.maxDeliver };
+}
+
+/**
+ * The durable consumer of one result store: every metric batch and result (of one sweep when
+ * `sweepId` is given), delivered from the start of the stream, acked after the store's commit.
+ */
+export async function ensureAggregatorConsumer(nc: NatsConnection, storeId: string, sweepId?: string): Promise<string> {
+  const jsm = await jetstreamManager(nc);
+  const name = CONSUMERS.aggregator(storeId, sweepId);
+  const config = {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(DEFAULTS.aggregatorAckWaitMs),
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 50_000,
+    ...(sweepId ? { filter_subject: SUBJECTS.aggregated(sweepId) } : {}),
+  };
+  await infoOrCreate(() => jsm.consumers.info(STREAMS.results, name), JetStreamApiCodes.ConsumerNotFound, () => jsm.consumers.add(STREAMS.results, config));
+  return name;
+}
+
+/** Publishes a dead letter of a sweep: the original bytes, with why and which run in its headers. */
+export async function publishDeadLetter(nc: NatsConnection, sweepId: string, data: Uint8Array, reason: string, runId = ""): Promise<void> {
+  const h = headers();
+  h.set(DLQ_HEADERS.reason, reason.replace(/[\r\n]+/g, " ").slice(0, 1000));
+  h.set(DLQ_HEADERS.runId, runId);
+  await jetstream(nc).publish(SUBJECTS.dlq(sweepId || "unknown"), data, { headers: h });
 }

@@ -22,7 +22,7 @@ const root = new URL("../../../", import.meta.url).pathname;
 describe("protocol", () => {
   it("round trip - Job carries every resolved run-spec field unchanged", () => {
     for (const input of [
-      { model: "cp", order: 4, dim: [3, 4, 5, 6], depth: 3, variant: "component", seed: 2 ** 40 + 3, thresholds: [0.2, 0.02] },
+      { model: "cp", order: 4, dim: [3, 4, 5, 6], depth: 3, variant: "component", seed: 2 ** 32 - 1, thresholds: [0.2, 0.02] },
       { model: "tucker", order: 3, dim: 5, core_rank: [2, 3, 4], problem: "sensing", observations: 30, engine: "js" },
       { model: "matrix", dim: [20, 30], depth: 2, width: [7, 7], optimizer: "adam", lr: 3e-4 },
     ]) {
@@ -68,13 +68,31 @@ describe("protocol", () => {
     expect(out.trim()).to.equal("");
   });
 
-  it("schema - field numbers are never reused (each message's numbers are unique)", () => {
-    for (const file of ["run", "metrics", "result", "sweep"]) {
-      const text = readFileSync(`${root}proto/dtf/v1/${file}.proto`, "utf8");
-      for (const body of text.split(/^message /m).slice(1)) {
-        const numbers = [...body.split("\n}")[0].matchAll(/= (\d+);/g)].map((m) => m[1]);
-        expect(new Set(numbers).size, `${file}: ${body.split(" ")[0]}`).to.equal(numbers.length);
+  /** Field numbers used twice in a message, or a field that takes a `reserved` number. */
+  function reusedFieldNumbers(proto: string): string[] {
+    const problems: string[] = [];
+    for (const body of proto.split(/^message /m).slice(1)) {
+      const name = body.split(/\s/)[0];
+      const text = body.split("\n}")[0];
+      const used = [...text.matchAll(/^\s*(?:repeated\s+|optional\s+)?[\w.<>, ]+\s+\w+\s*=\s*(\d+);/gm)].map((m) => m[1]);
+      const reserved = [...text.matchAll(/^\s*reserved\s+([\d,\s]+);/gm)].flatMap((m) => m[1].split(",").map((x) => x.trim()));
+      const seen = new Set<string>();
+      for (const n of used) {
+        if (seen.has(n)) problems.push(`${name}: ${n} used twice`);
+        if (reserved.includes(n)) problems.push(`${name}: ${n} is reserved`);
+        seen.add(n);
       }
+    }
+    return problems;
+  }
+
+  it("schema - field numbers are never reused (each message's numbers are unique, reserved ones unused)", () => {
+    // the check itself finds both kinds of reuse
+    expect(reusedFieldNumbers("message A {\n  string a = 1;\n  uint32 b = 1;\n}\n")).to.deep.equal(["A: 1 used twice"]);
+    expect(reusedFieldNumbers("message B {\n  reserved 2, 3;\n  repeated double c = 3;\n}\n")).to.deep.equal(["B: 3 is reserved"]);
+    expect(reusedFieldNumbers("message C {\n  map<string, uint32> m = 1;\n  string d = 2;\n}\n")).to.deep.equal([]);
+    for (const file of ["run", "metrics", "result", "sweep"]) {
+      expect(reusedFieldNumbers(readFileSync(`${root}proto/dtf/v1/${file}.proto`, "utf8")), file).to.deep.equal([]);
     }
   });
 });

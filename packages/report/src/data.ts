@@ -1,4 +1,4 @@
-import type { ResultStore } from "@dtf/store";
+import { type ResultStore, StoreError } from "@dtf/store";
 
 /** One run as the report reads it from the store. */
 export type RunRow = {
@@ -29,13 +29,33 @@ export type SweepRow = { sweep_id: string; name: string; spec_json: string; tota
 
 export type ReportData = { sweeps: SweepRow[]; runs: RunRow[]; metrics: MetricRow[] };
 
-/** Everything but the component norms (read per figure, for a few runs only). */
-export async function loadReportData(store: ResultStore): Promise<ReportData> {
-  const sweeps = await store.query<SweepRow>("SELECT sweep_id, name, spec_json, total_runs, code_version FROM sweeps ORDER BY created_ms");
+/**
+ * The sweep a report shows: `wanted` when given (it must be in the store), else the store's only
+ * sweep, else the one created last. Null for a store without runs.
+ */
+export async function chooseSweep(store: ResultStore, wanted?: string): Promise<string | null> {
+  const ids = await store.query<{ sweep_id: string }>(
+    `SELECT sweep_id FROM (SELECT sweep_id, created_ms FROM sweeps UNION ALL SELECT DISTINCT sweep_id, NULL FROM runs)
+     GROUP BY sweep_id ORDER BY max(created_ms) DESC NULLS LAST, sweep_id`,
+  );
+  if (wanted !== undefined) {
+    if (!ids.some((r) => r.sweep_id === wanted)) {
+      throw new StoreError(`the store holds no sweep ${wanted} (it holds ${ids.map((r) => r.sweep_id).join(", ") || "none"})`);
+    }
+    return wanted;
+  }
+  return ids[0]?.sweep_id ?? null;
+}
+
+/** Everything of one sweep but the component norms (read per figure, for a few runs only). */
+export async function loadReportData(store: ResultStore, sweepId: string | null): Promise<ReportData> {
+  const id = sweepId ?? "";
+  const sweeps = await store.query<SweepRow>("SELECT sweep_id, name, spec_json, total_runs, code_version FROM sweeps WHERE sweep_id = $1", [id]);
   const raw = await store.query<Record<string, unknown>>(
     `SELECT run_id, sweep_id, run_index, point_json, spec_json, status, stop_reason, steps, recon_error, heldout_mse, cp_erank,
             unfolding_eranks, rank_estimate, threshold_steps_json, wall_ms, engine, code_version, worker_id, error
-     FROM runs ORDER BY run_index NULLS LAST, run_id`,
+     FROM runs WHERE sweep_id = $1 ORDER BY run_index NULLS LAST, run_id`,
+    [id],
   );
   const runs = raw.map(({ point_json, spec_json, threshold_steps_json, ...rest }) => ({
     ...rest,
@@ -43,15 +63,15 @@ export async function loadReportData(store: ResultStore): Promise<ReportData> {
     spec: JSON.parse(String(spec_json)),
     threshold_steps: JSON.parse(String(threshold_steps_json ?? "{}")),
   })) as RunRow[];
-  const metrics = await store.query<MetricRow>("SELECT run_id, step, recon_error, train_loss FROM metrics ORDER BY run_id, step");
+  const metrics = await store.query<MetricRow>("SELECT run_id, step, recon_error, train_loss FROM metrics WHERE sweep_id = $1 ORDER BY run_id, step", [id]);
   return { sweeps, runs, metrics };
 }
 
-export async function loadNorms(store: ResultStore, runIds: string[], topK = 10): Promise<NormRow[]> {
+export async function loadNorms(store: ResultStore, sweepId: string | null, runIds: string[], topK = 10): Promise<NormRow[]> {
   if (runIds.length === 0) return [];
-  const list = runIds.map((_, i) => `$${i + 1}`).join(", ");
+  const list = runIds.map((_, i) => `$${i + 2}`).join(", ");
   return store.query<NormRow>(
-    `SELECT run_id, step, k, norm, gamma FROM component_norms WHERE run_id IN (${list}) AND k < ${topK} ORDER BY run_id, step, k`,
-    runIds,
+    `SELECT run_id, step, k, norm, gamma FROM component_norms WHERE sweep_id = $1 AND run_id IN (${list}) AND k < ${topK} ORDER BY run_id, step, k`,
+    [sweepId ?? "", ...runIds],
   );
 }

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { ResultStore } from "@dtf/store";
+import { openForReading, type ResultStore } from "@dtf/store";
 import { growthFits, representatives, summarize, sweptAxes } from "./analysis.ts";
-import { loadNorms, loadReportData } from "./data.ts";
+import { chooseSweep, loadNorms, loadReportData } from "./data.ts";
 import {
   componentNormsFigure,
   eranksVsDepthFigure,
@@ -26,6 +26,8 @@ export type ReportOptions = {
   out?: string;
   /** Where each figure's SVG, PNG and CSV go. @default `figures/` next to the HTML */
   figures?: string;
+  /** The sweep to show when the store holds several. @default the only one, else the newest */
+  sweep?: string;
 };
 
 /**
@@ -33,8 +35,9 @@ export type ReportOptions = {
  * observations when observations vary; effective ranks vs depth when depth varies; the growth law
  * when plain-GD runs exist; a heatmap per pair of swept axes (up to 3); the overview figures.
  */
-export async function selectFigures(store: ResultStore): Promise<{ content: Omit<ReportContent, "figures">; figures: Figure[] }> {
-  const data = await loadReportData(store);
+export async function selectFigures(store: ResultStore, sweep?: string): Promise<{ content: Omit<ReportContent, "figures">; figures: Figure[] }> {
+  const sweepId = await chooseSweep(store, sweep);
+  const data = await loadReportData(store, sweepId);
   const axes = sweptAxes(data.runs);
   const summary = summarize(data.runs, axes);
   const finished = data.runs.filter((r) => r.status === "ok" || r.status === "diverged");
@@ -42,7 +45,7 @@ export async function selectFigures(store: ResultStore): Promise<{ content: Omit
   const figures: Figure[] = [];
   const notes: string[] = [];
   const reps = representatives(data, "depth");
-  const norms = await loadNorms(store, reps.map((r) => r.run_id));
+  const norms = await loadNorms(store, sweepId, reps.map((r) => r.run_id));
   if (finished.length > 0) {
     figures.push(componentNormsFigure(reps, norms, depths));
     figures.push(errorVsStepsFigure(finished, data.metrics, axes, depths));
@@ -52,7 +55,7 @@ export async function selectFigures(store: ResultStore): Promise<{ content: Omit
   if (axes.includes("observations") && finished.length > 0) figures.push(errorVsObservationsFigure(summary, finished, axes, depths));
   if (axes.includes("depth") && finished.length > 0) figures.push(eranksVsDepthFigure(summary, finished, axes, depths));
   const gdReps = representatives({ ...data, runs: finished.filter((r) => r.spec.optimizer === "gd") }, "depth");
-  const growth = growthFits(gdReps, await loadNorms(store, gdReps.map((r) => r.run_id)));
+  const growth = growthFits(gdReps, await loadNorms(store, sweepId, gdReps.map((r) => r.run_id)));
   if (growth.length > 0) figures.push(growthLawFigure(growth, depths));
   else if (finished.length > 0) notes.push("Growth-law fit: needs runs with optimizer gd (adaptive steps rescale time); none here.");
   const numeric = axes.filter((a) => new Set(data.runs.map((r) => JSON.stringify(r.point[a]))).size >= 2);
@@ -68,9 +71,9 @@ export async function selectFigures(store: ResultStore): Promise<{ content: Omit
 export async function writeReport(dir: string, options: ReportOptions = {}): Promise<{ html: string; content: ReportContent }> {
   const out = options.out ?? join(dir, "report.html");
   const figuresDir = options.figures ?? join(dirname(out), "figures");
-  const store = await ResultStore.open(dir);
+  const store = await openForReading(dir);
   try {
-    const { content, figures } = await selectFigures(store);
+    const { content, figures } = await selectFigures(store, options.sweep);
     mkdirSync(figuresDir, { recursive: true });
     const rendered: RenderedFigure[] = [];
     for (const f of figures) {

@@ -1,86 +1,211 @@
-/**
- * The result store's tables. Keys make every write idempotent: a run is one row per run id, a
- * metric point one row per (run id, step), a component one row per (run id, step, rank k), so
- * re-running a sweep or redelivering a message replaces a row with identical content instead of
- * adding one.
- */
-export const SCHEMA_VERSION = 1;
+import type { MetricPoint } from "@dtf/engine";
+import type { Job, RunResult } from "@dtf/protocol";
 
-export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE IF NOT EXISTS sweeps (
+/**
+ * The result store's tables, each described once as a list of columns: the DDL, the staging
+ * tables, the appenders' value kinds and the row values are all generated from these lists.
+ * Keys scope every row to its sweep (two sweeps that share a run spec keep separate rows), and
+ * make every write idempotent: a run is one row per (sweep, run), a metric point one row per
+ * (sweep, run, step), a component one row per (sweep, run, step, rank k).
+ */
+export const SCHEMA_VERSION = 2;
+
+export type ColumnType = "VARCHAR" | "INTEGER" | "BIGINT" | "DOUBLE" | "DOUBLE[]";
+export type Value = string | number | (number | null)[] | null;
+
+export type Column<S> = {
+  name: string;
+  type: ColumnType;
+  notNull?: boolean;
+  /** Part of a conflict check: two rows with the same key and different values here are a conflict. */
+  content?: boolean;
+  value: (source: S) => Value;
+};
+
+export type Table<S> = { name: string; key: string[]; columns: Column<S>[] };
+
+export type RunSource = { job: Job; result: RunResult; runIndex: number | null; finishedMs: number };
+export type MetricSource = { sweepId: string; runId: string; point: MetricPoint };
+export type NormSource = { sweepId: string; runId: string; step: number; k: number; norm: number; gamma: number | undefined };
+
+const finite = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? null : x);
+const finiteList = (xs: number[] | undefined) => (xs ?? []).map((x) => (Number.isFinite(x) ? x : null));
+
+const col = <S>(name: string, type: ColumnType, value: (s: S) => Value, extra: Partial<Column<S>> = {}): Column<S> => ({ name, type, value, ...extra });
+
+export const RUNS: Table<RunSource> = {
+  name: "runs",
+  key: ["sweep_id", "run_id"],
+  columns: [
+    col("run_id", "VARCHAR", (s) => s.job.run_id, { notNull: true }),
+    col("sweep_id", "VARCHAR", (s) => s.job.sweep_id, { notNull: true }),
+    col("run_index", "INTEGER", (s) => s.runIndex),
+    col("point_json", "VARCHAR", (s) => JSON.stringify(s.job.point)),
+    col("spec_json", "VARCHAR", (s) => JSON.stringify(s.job.spec), { notNull: true }),
+    col("model", "VARCHAR", (s) => s.job.spec.model),
+    col("variant", "VARCHAR", (s) => s.job.spec.variant),
+    col("order", "INTEGER", (s) => s.job.spec.order),
+    col("depth", "INTEGER", (s) => s.job.spec.depth),
+    col("components", "INTEGER", (s) => s.job.spec.components),
+    col("problem", "VARCHAR", (s) => s.job.spec.problem),
+    col("observations", "INTEGER", (s) => s.job.spec.observations),
+    col("init_std", "DOUBLE", (s) => s.job.spec.init_std),
+    col("optimizer", "VARCHAR", (s) => s.job.spec.optimizer),
+    col("lr", "DOUBLE", (s) => s.job.spec.lr),
+    col("seed", "BIGINT", (s) => s.job.spec.seed),
+    col("status", "VARCHAR", (s) => s.result.status, { notNull: true, content: true }),
+    col("stop_reason", "VARCHAR", (s) => s.result.stop_reason, { content: true }),
+    col("steps", "INTEGER", (s) => s.result.steps, { content: true }),
+    col("train_loss", "DOUBLE", (s) => finite(s.result.final?.train_loss), { content: true }),
+    col("recon_error", "DOUBLE", (s) => finite(s.result.final?.recon_error), { content: true }),
+    col("heldout_mse", "DOUBLE", (s) => finite(s.result.final?.heldout_mse), { content: true }),
+    col("cp_erank", "DOUBLE", (s) => finite(s.result.final?.cp_erank), { content: true }),
+    col("unfolding_eranks", "DOUBLE[]", (s) => (s.result.final ? finiteList(s.result.final.unfolding_eranks) : null)),
+    col("rank_estimate", "INTEGER", (s) => (s.result.final ? s.result.final.rank_estimate : null)),
+    col("threshold_steps_json", "VARCHAR", (s) => JSON.stringify(s.result.threshold_steps)),
+    col("wall_ms", "DOUBLE", (s) => s.result.wall_ms),
+    col("engine", "VARCHAR", (s) => s.result.engine),
+    col("code_version", "VARCHAR", (s) => s.result.code_version),
+    col("worker_id", "VARCHAR", (s) => s.result.worker_id),
+    col("attempt", "INTEGER", (s) => s.result.attempt),
+    col("error", "VARCHAR", (s) => s.result.error || null),
+    col("finished_ms", "BIGINT", (s) => s.finishedMs),
+  ],
+};
+
+export const METRICS: Table<MetricSource> = {
+  name: "metrics",
+  key: ["sweep_id", "run_id", "step"],
+  columns: [
+    col("sweep_id", "VARCHAR", (s) => s.sweepId, { notNull: true }),
+    col("run_id", "VARCHAR", (s) => s.runId, { notNull: true }),
+    col("step", "INTEGER", (s) => s.point.step, { notNull: true }),
+    col("train_loss", "DOUBLE", (s) => finite(s.point.train_loss), { content: true }),
+    col("recon_error", "DOUBLE", (s) => finite(s.point.recon_error), { content: true }),
+    col("heldout_mse", "DOUBLE", (s) => finite(s.point.heldout_mse), { content: true }),
+    col("cp_erank", "DOUBLE", (s) => finite(s.point.cp_erank), { content: true }),
+    col("unfolding_eranks", "DOUBLE[]", (s) => finiteList(s.point.unfolding_eranks), { content: true }),
+    col("singular_values", "DOUBLE[]", (s) => finiteList(s.point.singular_values), { content: true }),
+    col("rank_estimate", "INTEGER", (s) => s.point.rank_estimate, { content: true }),
+    // wall time differs between two attempts of the same run: not content
+    col("wall_ms", "DOUBLE", (s) => s.point.wall_ms),
+  ],
+};
+
+export const COMPONENT_NORMS: Table<NormSource> = {
+  name: "component_norms",
+  key: ["sweep_id", "run_id", "step", "k"],
+  columns: [
+    col("sweep_id", "VARCHAR", (s) => s.sweepId, { notNull: true }),
+    col("run_id", "VARCHAR", (s) => s.runId, { notNull: true }),
+    col("step", "INTEGER", (s) => s.step, { notNull: true }),
+    col("k", "INTEGER", (s) => s.k, { notNull: true }),
+    col("norm", "DOUBLE", (s) => finite(s.norm), { content: true }),
+    col("gamma", "DOUBLE", (s) => finite(s.gamma), { content: true }),
+  ],
+};
+
+/** Tables written through appenders (staged, then merged at each commit). */
+export const STAGED_TABLES = [METRICS, COMPONENT_NORMS, RUNS] as const;
+
+const quote = (name: string) => `"${name}"`;
+
+function tableDdl<S>(t: Table<S>): string {
+  const cols = t.columns.map((c) => `  ${quote(c.name)} ${c.type}${c.notNull ? " NOT NULL" : ""}`);
+  return `CREATE TABLE IF NOT EXISTS ${t.name} (\n${cols.join(",\n")},\n  PRIMARY KEY (${t.key.join(", ")})\n);`;
+}
+
+export const SCHEMA = [
+  "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);",
+  `CREATE TABLE IF NOT EXISTS sweeps (
   sweep_id VARCHAR PRIMARY KEY,
   name VARCHAR NOT NULL,
   spec_json VARCHAR NOT NULL,
   total_runs INTEGER NOT NULL,
   code_version VARCHAR,
   created_ms BIGINT
-);
-CREATE TABLE IF NOT EXISTS runs (
-  run_id VARCHAR PRIMARY KEY,
-  sweep_id VARCHAR NOT NULL,
-  run_index INTEGER,
-  point_json VARCHAR,
-  spec_json VARCHAR NOT NULL,
-  model VARCHAR, variant VARCHAR, "order" INTEGER, depth INTEGER, components INTEGER,
-  problem VARCHAR, observations INTEGER, init_std DOUBLE, optimizer VARCHAR, lr DOUBLE, seed BIGINT,
-  status VARCHAR NOT NULL,
-  stop_reason VARCHAR,
-  steps INTEGER,
-  train_loss DOUBLE,
-  recon_error DOUBLE,
-  heldout_mse DOUBLE,
-  cp_erank DOUBLE,
-  unfolding_eranks DOUBLE[],
-  rank_estimate INTEGER,
-  threshold_steps_json VARCHAR,
-  wall_ms DOUBLE,
-  engine VARCHAR,
-  code_version VARCHAR,
-  worker_id VARCHAR,
-  attempt INTEGER,
-  error VARCHAR,
-  finished_ms BIGINT
-);
-CREATE TABLE IF NOT EXISTS metrics (
-  run_id VARCHAR NOT NULL,
-  step INTEGER NOT NULL,
-  train_loss DOUBLE,
-  recon_error DOUBLE,
-  heldout_mse DOUBLE,
-  cp_erank DOUBLE,
-  unfolding_eranks DOUBLE[],
-  singular_values DOUBLE[],
-  rank_estimate INTEGER,
-  wall_ms DOUBLE,
-  PRIMARY KEY (run_id, step)
-);
-CREATE TABLE IF NOT EXISTS component_norms (
-  run_id VARCHAR NOT NULL,
-  step INTEGER NOT NULL,
-  k INTEGER NOT NULL,
-  norm DOUBLE,
-  gamma DOUBLE,
-  PRIMARY KEY (run_id, step, k)
-);
-`;
+);`,
+  ...STAGED_TABLES.map((t) => tableDdl(t as Table<unknown>)),
+].join("\n");
 
 /**
  * Per-connection staging tables (TEMP: never in the file). Rows are appended here (fast, DuckDB's
  * Appender) and merged into the keyed tables in one transaction at each commit.
  */
-export const STAGING = `
-CREATE TEMP TABLE IF NOT EXISTS metrics_in AS SELECT * FROM metrics LIMIT 0;
-CREATE TEMP TABLE IF NOT EXISTS component_norms_in AS SELECT * FROM component_norms LIMIT 0;
-CREATE TEMP TABLE IF NOT EXISTS runs_in AS SELECT * FROM runs LIMIT 0;
-`;
-
-/** Column kinds, in table order, for the appenders: v varchar, i integer, b bigint, d double, l double[]. */
-export const COLUMNS = {
-  metrics: "viddddllid",
-  component_norms: "viidd",
-  runs: "vvivvvviiividvdbvviddddlivdvvvivb",
-} as const;
+export const STAGING = STAGED_TABLES.map((t) => `CREATE TEMP TABLE IF NOT EXISTS ${t.name}_in AS SELECT * FROM ${t.name} LIMIT 0;`).join("\n");
 
 /** Tables `dtf export` writes, in order. */
 export const EXPORT_TABLES = ["sweeps", "runs", "metrics", "component_norms"] as const;
+
+const INT32 = 2 ** 31 - 1;
+
+/**
+ * The row of `source` in `table`, every value checked against its column's type first, so that a
+ * value the column cannot hold is an error naming the column, raised before anything is appended
+ * (an appender left with half a row fails every later flush).
+ */
+export function rowOf<S>(table: Table<S>, source: S): Value[] {
+  return table.columns.map((c) => {
+    const v = c.value(source);
+    const bad = (why: string) => new RangeError(`${table.name}.${c.name} ${why}, got ${JSON.stringify(v)}`);
+    if (v === null || v === undefined) {
+      if (c.notNull) throw bad("must not be empty");
+      return null;
+    }
+    switch (c.type) {
+      case "VARCHAR":
+        if (typeof v !== "string") throw bad("must be text");
+        break;
+      case "INTEGER":
+        if (typeof v !== "number" || !Number.isInteger(v) || Math.abs(v) > INT32) throw bad(`must be an integer within ±${INT32}`);
+        break;
+      case "BIGINT":
+        if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad("must be an integer within ±2^53");
+        break;
+      case "DOUBLE":
+        if (typeof v !== "number") throw bad("must be a number");
+        break;
+      case "DOUBLE[]":
+        if (!Array.isArray(v) || v.some((x) => x !== null && typeof x !== "number")) throw bad("must be a list of numbers");
+        break;
+    }
+    return v;
+  });
+}
+
+/** Column names of a table, quoted, comma-separated. */
+export const columnList = <S>(t: Table<S>, filter: (c: Column<S>) => boolean = () => true) =>
+  t.columns
+    .filter(filter)
+    .map((c) => quote(c.name))
+    .join(", ");
+
+/**
+ * The keys of staged rows whose values differ from a stored or an earlier staged row of the same
+ * key (their `content` columns): the first row is kept, these are reported as conflicts.
+ */
+export function conflictQuery<S>(t: Table<S>): string {
+  const key = t.key.join(", ");
+  const content = `hash(${columnList(t, (c) => c.content === true)})`;
+  return `SELECT DISTINCT sweep_id, run_id FROM (
+    SELECT ${key}, ${content} AS h FROM temp.${t.name}_in
+    UNION SELECT ${key}, ${content} AS h FROM ${t.name} SEMI JOIN temp.${t.name}_in USING (${key})
+  ) GROUP BY ${key} HAVING count(DISTINCT h) > 1`;
+}
+
+/**
+ * Moves a staging table into its keyed table. Metrics and component rows: the first row of a key
+ * wins (stored before staged, earlier staged before later). Runs: a stored run is replaced only
+ * when it ended `failed` or `cancelled` (a retry that finished); among staged rows of one key a
+ * finished one wins over a failed one, then the earliest.
+ */
+export function mergeSql<S>(t: Table<S>): string {
+  const key = t.key.join(", ");
+  const isRuns = t.name === "runs";
+  const order = isRuns ? "(status IN ('ok', 'diverged')) DESC, rowid" : "rowid";
+  const first = `SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) AS rn FROM temp.${t.name}_in) WHERE rn = 1`;
+  const insert = isRuns
+    ? `INSERT OR REPLACE INTO runs SELECT s.* FROM (${first}) s LEFT JOIN runs r USING (${key}) WHERE r.run_id IS NULL OR (r.status IN ('failed', 'cancelled') AND s.status IN ('ok', 'diverged'))`
+    : `INSERT OR IGNORE INTO ${t.name} ${first}`;
+  return `${insert}; DELETE FROM temp.${t.name}_in;`;
+}

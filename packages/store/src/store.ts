@@ -1,9 +1,25 @@
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DtfError } from "@dtf/engine";
 import type { Job, MetricBatch, RunResult, SweepInfo } from "@dtf/protocol";
 import { DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBInstance, type DuckDBValue, LIST } from "@duckdb/node-api";
-import { COLUMNS, EXPORT_TABLES, SCHEMA, SCHEMA_VERSION, STAGING } from "./schema.ts";
+import { migrate } from "./migrate.ts";
+import {
+  COMPONENT_NORMS,
+  conflictQuery,
+  EXPORT_TABLES,
+  METRICS,
+  mergeSql,
+  RUNS,
+  rowOf,
+  SCHEMA,
+  SCHEMA_VERSION,
+  STAGED_TABLES,
+  STAGING,
+  type Table,
+  type Value,
+} from "./schema.ts";
 
 /** The store's file inside a sweep directory. */
 export const STORE_FILE = "results.duckdb";
@@ -17,23 +33,25 @@ export type StoreOptions = {
   commitBatch?: number;
 };
 
-type Row = (string | number | (number | null)[] | null)[];
-const DOUBLES = LIST(DOUBLE);
-const finite = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? null : x);
-const finiteList = (xs: number[] | undefined) => (xs ?? []).map((x) => (Number.isFinite(x) ? x : null));
+/** Rows of a commit that repeated a stored key with other values (the first row was kept). */
+export type Conflict = { table: string; sweep_id: string; run_id: string };
 
-/** Appends one row whose column kinds are `kinds` (see COLUMNS). */
-function appendRow(a: DuckDBAppender, kinds: string, row: Row): void {
+/** The stored row of a run, as far as a conflict check needs it. */
+export type StoredRun = { status: string; attempt: number; worker_id: string; steps: number; train_loss: number | null };
+
+const DOUBLES = LIST(DOUBLE);
+
+function appendRow<S>(a: DuckDBAppender, table: Table<S>, row: Value[]): void {
   row.forEach((value, i) => {
     if (value === null) return a.appendNull();
-    switch (kinds[i]) {
-      case "v":
+    switch (table.columns[i].type) {
+      case "VARCHAR":
         return a.appendVarchar(value as string);
-      case "i":
+      case "INTEGER":
         return a.appendInteger(value as number);
-      case "b":
+      case "BIGINT":
         return a.appendBigInt(BigInt(value as number));
-      case "d":
+      case "DOUBLE":
         return a.appendDouble(value as number);
       default:
         return a.appendList(value as DuckDBValue[], DOUBLES);
@@ -42,16 +60,27 @@ function appendRow(a: DuckDBAppender, kinds: string, row: Row): void {
   a.endRow();
 }
 
-/** Moves a staging table into its keyed table; the last staged row of a key wins. */
-const merge = (table: string, key: string) =>
-  `INSERT OR REPLACE INTO ${table} SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY rowid DESC) AS rn FROM temp.${table}_in) WHERE rn = 1; DELETE FROM temp.${table}_in;`;
+/** Why DuckDB could not open a store file, in words a user can act on. */
+function openFailure(dir: string, err: unknown): StoreError {
+  const message = (err as Error).message;
+  const why = /lock/i.test(message)
+    ? "another process (an aggregator or dtf run) is writing it; read it through that process (dtf report/export ask a running aggregator for a snapshot)"
+    : /read-only|permission denied/i.test(message)
+      ? "the directory is not writable"
+      : /not a valid DuckDB|corrupt|invalid|truncated|Could not read/i.test(message)
+        ? "the file is damaged or not a DuckDB database"
+        : message;
+  return new StoreError(`cannot open the result store in ${dir}: ${why}`, { cause: err });
+}
 
 /**
- * One sweep directory's result store (DuckDB). Every write is an upsert on the table's key
- * (run id; run id + step; run id + step + k), so a re-run or a redelivered message leaves exactly
- * one row per key. Writes are staged and committed in groups (group commit): a run's metrics and
- * its row always land in the same transaction, and `writeResult` resolves once they are durable.
- * Single writer: one process opens a store at a time.
+ * One sweep directory's result store (DuckDB). Writes are staged (appenders) and committed in groups
+ * (group commit): a run's metrics and its row always land in the same transaction, and
+ * `writeResult` resolves once they are durable. Every value is checked against its column before it
+ * is staged, so one bad row is an error for its writer, never a store that can no longer commit.
+ * Rows are never silently replaced: the first metric row of a key wins (a differing repeat is a
+ * reported conflict), and a run's row is replaced only when the stored one failed. Single writer:
+ * one process opens a store at a time; `snapshot()` gives readers a consistent copy meanwhile.
  */
 export class ResultStore {
   private waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -60,37 +89,48 @@ export class ResultStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly commitDelayMs: number;
   private readonly commitBatch: number;
+  /** Conflicts found by commits since the last `takeConflicts()`. */
+  private conflicts: Conflict[] = [];
 
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
-    private readonly appenders: Record<keyof typeof COLUMNS, DuckDBAppender>,
+    private readonly appenders: Record<string, DuckDBAppender>,
     readonly dir: string,
+    /** A random id made when the store was created (names its aggregator consumer). */
+    readonly id: string,
     options: StoreOptions,
   ) {
     this.commitDelayMs = options.commitDelayMs ?? 200;
     this.commitBatch = options.commitBatch ?? 256;
   }
 
-  static async open(dir: string, options: StoreOptions = {}): Promise<ResultStore> {
-    mkdirSync(dir, { recursive: true });
+  /** Opens (creating when missing) the store of `dir`; `readOnly` opens an existing one for reading. */
+  static async open(dir: string, options: StoreOptions & { readOnly?: boolean } = {}): Promise<ResultStore> {
     let instance: DuckDBInstance;
     try {
+      if (!options.readOnly) mkdirSync(dir, { recursive: true });
       // One thread: the store's merges are small, and the cores belong to the trainings.
-      instance = await DuckDBInstance.create(join(dir, STORE_FILE), { threads: "1" });
+      instance = await DuckDBInstance.create(join(dir, STORE_FILE), { threads: "1", ...(options.readOnly ? { access_mode: "READ_ONLY" } : {}) });
     } catch (err) {
-      throw new StoreError(`cannot open the result store in ${dir}: ${(err as Error).message}`, { cause: err });
+      throw openFailure(dir, err);
     }
-    const db = await instance.connect();
-    await db.run(SCHEMA);
-    await db.run(STAGING);
-    await db.run("INSERT OR REPLACE INTO meta VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)]);
-    const appenders = {
-      metrics: await db.createAppender("metrics_in", "main", "temp"),
-      component_norms: await db.createAppender("component_norms_in", "main", "temp"),
-      runs: await db.createAppender("runs_in", "main", "temp"),
-    };
-    return new ResultStore(instance, db, appenders, dir, options);
+    try {
+      const db = await instance.connect();
+      if (options.readOnly) return new ResultStore(instance, db, {}, dir, "", options);
+      await migrate(db);
+      await db.run(SCHEMA);
+      await db.run(STAGING);
+      await db.run("INSERT OR REPLACE INTO meta VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)]);
+      await db.run("INSERT OR IGNORE INTO meta VALUES ('store_id', $1)", [randomBytes(8).toString("hex")]);
+      const id = (await db.runAndReadAll("SELECT value FROM meta WHERE key = 'store_id'")).getRowObjectsJson()[0].value as string;
+      const appenders: Record<string, DuckDBAppender> = {};
+      for (const t of STAGED_TABLES) appenders[t.name] = await db.createAppender(`${t.name}_in`, "main", "temp");
+      return new ResultStore(instance, db, appenders, dir, id, options);
+    } catch (err) {
+      instance.closeSync();
+      throw err instanceof StoreError ? err : openFailure(dir, err);
+    }
   }
 
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
@@ -99,6 +139,7 @@ export class ResultStore {
     return run;
   }
 
+  /** Records (or updates) the sweep's row: name, spec, total runs, code version. */
   recordSweep(info: SweepInfo): Promise<void> {
     return this.exclusive(async () => {
       await this.db.run("INSERT OR REPLACE INTO sweeps VALUES ($1, $2, $3, $4, $5, $6)", [
@@ -112,82 +153,48 @@ export class ResultStore {
     });
   }
 
-  /** Stages a batch of evaluations and their component norms (committed with the next commit). */
-  writeMetrics(batch: MetricBatch): Promise<void> {
-    return this.exclusive(async () => {
-      for (const p of batch.points) {
-        appendRow(this.appenders.metrics, COLUMNS.metrics, [
-          batch.run_id,
-          p.step,
-          finite(p.train_loss),
-          finite(p.recon_error),
-          finite(p.heldout_mse),
-          finite(p.cp_erank),
-          finiteList(p.unfolding_eranks),
-          finiteList(p.singular_values),
-          p.rank_estimate,
-          p.wall_ms,
-        ]);
-        p.component_norms.forEach((norm, k) => {
-          appendRow(this.appenders.component_norms, COLUMNS.component_norms, [batch.run_id, p.step, k, finite(norm), finite(p.gamma[k])]);
+  /**
+   * Stages a batch of evaluations and their component norms (committed with the next commit).
+   * Rejects, staging nothing, when a value does not fit its column.
+   */
+  stageMetrics(batch: MetricBatch): Promise<void> {
+    const metricRows: Value[][] = [];
+    const normRows: Value[][] = [];
+    try {
+      for (const point of batch.points) {
+        const src = { sweepId: batch.sweep_id, runId: batch.run_id };
+        metricRows.push(rowOf(METRICS, { ...src, point }));
+        point.component_norms.forEach((norm, k) => {
+          normRows.push(rowOf(COMPONENT_NORMS, { ...src, step: point.step, k, norm, gamma: point.gamma[k] }));
         });
       }
+    } catch (err) {
+      return Promise.reject(new StoreError(`cannot store the metrics of run ${batch.run_id}: ${(err as Error).message}`, { cause: err }));
+    }
+    return this.exclusive(async () => {
+      for (const row of metricRows) appendRow(this.appenders.metrics, METRICS, row);
+      for (const row of normRows) appendRow(this.appenders.component_norms, COMPONENT_NORMS, row);
     });
+  }
+
+  /** Stages the run's row (rejects, staging nothing, when a value does not fit its column). */
+  stageResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
+    let row: Value[];
+    try {
+      row = rowOf(RUNS, { job, result, runIndex, finishedMs: Date.now() });
+    } catch (err) {
+      return Promise.reject(new StoreError(`cannot store the result of run ${job.run_id}: ${(err as Error).message}`, { cause: err }));
+    }
+    return this.exclusive(async () => appendRow(this.appenders.runs, RUNS, row));
   }
 
   /**
    * Stages the run's row; resolves once it and every metric staged before it are committed
    * (within `commitDelayMs`, or at once when `commitBatch` results are waiting).
    */
-  writeResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
-    const s = job.spec;
-    const f = result.final;
-    let waiter!: { resolve: () => void; reject: (e: unknown) => void };
-    const committed = new Promise<void>((resolve, reject) => {
-      waiter = { resolve, reject };
-    });
-    this.waiting.push(waiter);
-    const staged = this.exclusive(async () => {
-      appendRow(this.appenders.runs, COLUMNS.runs, [
-        job.run_id,
-        job.sweep_id,
-        runIndex,
-        JSON.stringify(job.point),
-        JSON.stringify(s),
-        s.model,
-        s.variant,
-        s.order,
-        s.depth,
-        s.components,
-        s.problem,
-        s.observations,
-        s.init_std,
-        s.optimizer,
-        s.lr,
-        s.seed,
-        result.status,
-        result.stop_reason,
-        result.steps,
-        finite(f?.train_loss),
-        finite(f?.recon_error),
-        finite(f?.heldout_mse),
-        finite(f?.cp_erank),
-        f ? finiteList(f.unfolding_eranks) : null,
-        f ? f.rank_estimate : null,
-        JSON.stringify(result.threshold_steps),
-        result.wall_ms,
-        result.engine,
-        result.code_version,
-        result.worker_id,
-        result.attempt,
-        result.error || null,
-        Date.now(),
-      ]);
-    });
-    staged.catch((err) => {
-      this.waiting = this.waiting.filter((w) => w !== waiter);
-      waiter.reject(err);
-    });
+  async writeResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
+    await this.stageResult(job, result, runIndex);
+    const committed = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // Errors of a commit reach the waiting writeResult calls; nothing else awaits these.
     const commitLater = () => this.commit().catch(() => undefined);
     if (this.waiting.length >= this.commitBatch) void commitLater();
@@ -217,32 +224,52 @@ export class ResultStore {
     for (const a of Object.values(this.appenders)) a.flushSync();
     await this.db.run("BEGIN TRANSACTION");
     try {
-      await this.db.run(merge("metrics", "run_id, step") + merge("component_norms", "run_id, step, k") + merge("runs", "run_id"));
+      const found: Conflict[] = [];
+      for (const t of [METRICS, COMPONENT_NORMS] as Table<unknown>[]) {
+        const rows = (await this.db.runAndReadAll(conflictQuery(t))).getRowObjectsJson() as { sweep_id: string; run_id: string }[];
+        for (const r of rows) found.push({ table: t.name, sweep_id: r.sweep_id, run_id: r.run_id });
+      }
+      await this.db.run(STAGED_TABLES.map((t) => mergeSql(t as Table<unknown>)).join("\n"));
       await this.db.run("COMMIT");
+      this.conflicts.push(...found);
     } catch (err) {
       await this.db.run("ROLLBACK");
       throw err;
     }
   }
 
+  /** Conflicts found by the commits since the last call (metric rows that repeated a key with other values). */
+  takeConflicts(): Conflict[] {
+    const out = this.conflicts;
+    this.conflicts = [];
+    return out;
+  }
+
+  /** The committed row of a run of a sweep, or null. */
+  async storedRun(sweepId: string, runId: string): Promise<StoredRun | null> {
+    const rows = await this.exclusive(async () =>
+      (
+        await this.db.runAndReadAll("SELECT status, attempt, worker_id, steps, train_loss FROM runs WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId])
+      ).getRowObjectsJson(),
+    );
+    return (rows[0] as StoredRun | undefined) ?? null;
+  }
+
   /** Run ids of the sweep that finished (ok or diverged): a resumed sweep skips them. */
   async finishedRunIds(sweepId: string): Promise<Set<string>> {
-    const rows = await this.query<{ run_id: string }>(
-      "SELECT run_id FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged')",
-      [sweepId],
-    );
+    const rows = await this.query<{ run_id: string }>("SELECT run_id FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged')", [sweepId]);
     return new Set(rows.map((r) => r.run_id));
   }
 
   /** Rows of a query (after committing what is staged) as plain JSON objects. */
   async query<T = Record<string, unknown>>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
-    await this.commit();
+    if (Object.keys(this.appenders).length > 0) await this.commit();
     return this.exclusive(async () => (await this.db.runAndReadAll(sql, params)).getRowObjectsJson() as T[]);
   }
 
   /** Writes every table to DIR/<table>.csv or .parquet; returns the files. */
   async exportTables(outDir: string, format: "csv" | "parquet"): Promise<string[]> {
-    await this.commit();
+    if (Object.keys(this.appenders).length > 0) await this.commit();
     mkdirSync(outDir, { recursive: true });
     const files: string[] = [];
     for (const table of EXPORT_TABLES) {
@@ -255,9 +282,29 @@ export class ResultStore {
     return files;
   }
 
+  /**
+   * Commits, then writes a consistent copy of the store to `dir`/results.duckdb (replacing an older
+   * copy only once the new one is complete), for readers while this process keeps writing.
+   */
+  async snapshot(dir: string): Promise<string> {
+    await this.commit();
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, STORE_FILE);
+    const partial = join(dir, `.partial-${process.pid}-${Date.now()}.duckdb`);
+    await this.exclusive(async () => {
+      const path = partial.replaceAll("'", "''");
+      const name = (await this.db.runAndReadAll("SELECT current_database()")).getRows()[0][0] as string;
+      await this.db.run(`ATTACH '${path}' AS dtf_snapshot; COPY FROM DATABASE "${name}" TO dtf_snapshot; DETACH dtf_snapshot;`);
+    });
+    rmSync(`${file}.wal`, { force: true });
+    renameSync(partial, file);
+    if (existsSync(`${partial}.wal`)) rmSync(`${partial}.wal`, { force: true });
+    return file;
+  }
+
   /** Commits what is staged, then closes. */
   async close(): Promise<void> {
-    await this.commit();
+    if (Object.keys(this.appenders).length > 0) await this.commit();
     for (const a of Object.values(this.appenders)) a.closeSync();
     this.db.closeSync();
     this.instance.closeSync();

@@ -1,11 +1,14 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";
-import { ResultStore } from "../src/index.ts";
+import { ResultStore, serveSnapshots } from "../src/index.ts";
 
+const execFileAsync = promisify(execFile);
 const fresh = () => mkdtempSync(join(tmpdir(), "dtf-store-"));
 
 async function realRun() {
@@ -26,19 +29,116 @@ describe("result store", () => {
     const { job, result, points } = await realRun();
     const store = await ResultStore.open(dir);
     const batch = { sweep_id: "s1", run_id: "run-a", attempt: 1, points };
-    await store.writeMetrics(batch);
-    await store.writeMetrics(batch);
-    await store.writeMetrics({ ...batch, points: points.slice(2) }); // a redelivered partial batch
+    await store.stageMetrics(batch);
+    await store.stageMetrics(batch);
+    await store.stageMetrics({ ...batch, points: points.slice(2) }); // a redelivered partial batch
     await store.writeResult(job, result, 0);
-    await store.writeResult(job, { ...result, attempt: 2 }, 0);
+    await store.writeResult(job, { ...result, attempt: 2 }, 0); // a later result never replaces a finished one
     const [{ n }] = await store.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM metrics");
     expect(n).to.equal(points.length);
     const [{ c }] = await store.query<{ c: number }>("SELECT count(*)::INTEGER AS c FROM component_norms WHERE step = 100");
     expect(c).to.equal(8);
     const runs = await store.query<{ run_id: string; attempt: number; recon_error: number }>("SELECT run_id, attempt, recon_error FROM runs");
     expect(runs).to.have.length(1);
-    expect(runs[0].attempt).to.equal(2);
+    expect(runs[0].attempt).to.equal(1);
     expect(runs[0].recon_error).to.equal(points.at(-1)!.recon_error);
+    expect(store.takeConflicts(), "identical repeats are not conflicts").to.deep.equal([]);
+    await store.close();
+  });
+
+  it("keep first - a metric row repeated with other values is kept as first written and reported as a conflict; a failed run is replaced by a finished retry", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const store = await ResultStore.open(dir);
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await store.commit();
+    const forged = { ...points[1], train_loss: 42, wall_ms: 0 };
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points: [forged] });
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 2, points: [{ ...points[2], wall_ms: 99 }] }); // a retry: other wall time only
+    await store.commit();
+    const [row] = await store.query<{ train_loss: number }>("SELECT train_loss FROM metrics WHERE step = $1", [points[1].step]);
+    expect(row.train_loss).to.equal(points[1].train_loss);
+    expect(store.takeConflicts()).to.deep.equal([{ table: "metrics", sweep_id: "s1", run_id: "run-a" }]);
+    await store.writeResult(job, { ...result, status: "failed", final: null, error: "boom" });
+    await store.writeResult(job, { ...result, attempt: 2 });
+    await store.writeResult(job, { ...result, attempt: 3, status: "failed", final: null, error: "late" });
+    const [run] = await store.query<{ status: string; attempt: number }>("SELECT status, attempt FROM runs");
+    expect(run).to.deep.equal({ status: "ok", attempt: 2 });
+    await store.close();
+  });
+
+  it("sweeps - two sweeps that share a run keep one row each, metrics included", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const store = await ResultStore.open(dir);
+    for (const sweep of ["s1", "s2"]) {
+      await store.stageMetrics({ sweep_id: sweep, run_id: "run-a", attempt: 1, points });
+      await store.writeResult({ ...job, sweep_id: sweep }, { ...result, sweep_id: sweep });
+    }
+    const rows = await store.query<{ sweep_id: string; n: number }>(
+      "SELECT r.sweep_id, count(m.step)::INTEGER AS n FROM runs r JOIN metrics m USING (sweep_id, run_id) GROUP BY r.sweep_id ORDER BY 1",
+    );
+    expect(rows).to.deep.equal([
+      { sweep_id: "s1", n: points.length },
+      { sweep_id: "s2", n: points.length },
+    ]);
+    await store.close();
+  });
+
+  it("bounds - a value its column cannot hold is refused before staging, naming the column; the store keeps committing", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const store = await ResultStore.open(dir);
+    const huge = { ...job, run_id: "huge", spec: { ...job.spec, components: 3_000_000_000 } };
+    let refused = "";
+    await store.writeResult(huge, { ...result, run_id: "huge" }).catch((e: Error) => {
+      refused = e.message;
+    });
+    expect(refused).to.contain("runs.components must be an integer within ±2147483647, got 3000000000");
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points: [{ ...points[0], step: 2 ** 40 }] }).catch((e: Error) => {
+      refused = e.message;
+    });
+    expect(refused).to.contain("metrics.step must be an integer");
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await store.writeResult(job, result); // would fail with "incomplete append to row" had the bad rows been half-appended
+    expect(await store.query("SELECT run_id FROM runs")).to.deep.equal([{ run_id: "run-a" }]);
+    await store.close();
+  });
+
+  it("migration - a store written by schema v1 opens with every row, now keyed by sweep", async () => {
+    const dir = fresh();
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const db = await (await DuckDBInstance.create(join(dir, "results.duckdb"))).connect();
+    await db.run(readFileSync(new URL("./fixtures/schema-v1.sql", import.meta.url), "utf8"));
+    db.closeSync();
+    const store = await ResultStore.open(dir);
+    expect(await store.query("SELECT sweep_id, run_id, status FROM runs")).to.deep.equal([{ sweep_id: "old", run_id: "r1", status: "ok" }]);
+    expect(await store.query("SELECT sweep_id, run_id, step FROM metrics ORDER BY step")).to.deep.equal([
+      { sweep_id: "old", run_id: "r1", step: 0 },
+      { sweep_id: "old", run_id: "r1", step: 25 },
+    ]);
+    expect(await store.query("SELECT sweep_id, k, norm FROM component_norms")).to.deep.equal([{ sweep_id: "old", k: 0, norm: 1.5 }]);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "2" }]);
+    await store.close();
+  });
+
+  it("readers - while one process writes the store, another reads a consistent snapshot it serves", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const store = await ResultStore.open(dir);
+    const stop = await serveSnapshots(store);
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await store.writeResult(job, result);
+    // a second process: DuckDB refuses it the locked file; openForReading asks the writer for a snapshot
+    // (asynchronously: this process must keep serving while the child waits)
+    const child = await execFileAsync(
+      process.execPath,
+      ["--import", "tsx", "-e", `const { openForReading } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)}); const s = await openForReading(${JSON.stringify(dir)}); console.log(JSON.stringify(await s.query("SELECT count(*)::INTEGER AS n FROM metrics"))); await s.close();`],
+      { encoding: "utf8" },
+    ).catch((e: { stdout: string; stderr: string }) => e);
+    expect(child.stderr).to.equal("");
+    expect(JSON.parse(child.stdout)).to.deep.equal([{ n: points.length }]);
+    await stop();
     await store.close();
   });
 
@@ -62,7 +162,7 @@ describe("result store", () => {
     const { points } = await realRun();
     const store = await ResultStore.open(dir);
     const p = { ...points[1], heldout_mse: Number.NaN };
-    await store.writeMetrics({ sweep_id: "s1", run_id: "r", attempt: 1, points: [p] });
+    await store.stageMetrics({ sweep_id: "s1", run_id: "r", attempt: 1, points: [p] });
     const [row] = await store.query<{ train_loss: number; heldout_mse: number | null; unfolding_eranks: number[] }>(
       "SELECT train_loss, heldout_mse, unfolding_eranks FROM metrics",
     );
@@ -76,7 +176,7 @@ describe("result store", () => {
     const dir = fresh();
     const { job, result, points } = await realRun();
     const store = await ResultStore.open(dir);
-    await store.writeMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
     await store.writeResult(job, result);
     const csv = await store.exportTables(join(dir, "csv"), "csv");
     expect(csv.map((f) => f.split("/").at(-1))).to.deep.equal(["sweeps.csv", "runs.csv", "metrics.csv", "component_norms.csv"]);

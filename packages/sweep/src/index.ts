@@ -9,7 +9,7 @@ export { expandRuns, runIdOf, sweepIdOf } from "./expand.ts";
 export type { SpecSource } from "./source.ts";
 export { parseSpecText, SpecParseError } from "./source.ts";
 export type { PlannedRun, SweepSpec } from "./types.ts";
-export { axesOf, countRuns, DEFAULT_MAX_RUNS, gridPoints, validateSweep } from "./validate.ts";
+export { axesOf, countRuns, DEFAULT_MAX_RUNS, gridPoints, MAX_RUNS_LIMIT, validateSweep } from "./validate.ts";
 
 export type LoadedSweep = { sweep: SweepSpec; sweepId: string; count: number; file: string };
 

@@ -23,8 +23,14 @@ export function parseSpecText(text: string, file: string): SpecSource {
   if (doc.errors.length > 0) {
     throw new SpecParseError(`${file}: not valid YAML: ${doc.errors.map((e) => e.message).join("; ")}`);
   }
+  let data: unknown;
+  try {
+    data = doc.toJS(); // throws on alias bombs ("billion laughs") instead of expanding them
+  } catch (err) {
+    throw new SpecParseError(`${file}: not valid YAML: ${(err as Error).message}`);
+  }
   return {
-    data: doc.toJS(),
+    data,
     file,
     locate(path) {
       for (let n = path.length; n > 0; n--) {

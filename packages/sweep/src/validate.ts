@@ -1,6 +1,7 @@
 import {
   checkField,
   didYouMean,
+  LIMITS,
   RUN_SPEC_FIELDS,
   RUN_SPEC_KEYS,
   type RunSpec,
@@ -9,6 +10,7 @@ import {
   SpecError,
   type SpecIssue,
 } from "@dtf/engine";
+import { hashOf } from "./canonical.ts";
 import type { SpecSource } from "./source.ts";
 import type { SweepSpec } from "./types.ts";
 
@@ -130,6 +132,8 @@ export function countRuns(sweep: SweepSpec): number {
 }
 
 export const DEFAULT_MAX_RUNS = 100_000;
+/** The largest --max-runs accepted: a sweep's run ids and KV markers must stay manageable. */
+export const MAX_RUNS_LIMIT = 10_000_000;
 
 /**
  * Checks a parsed sweep file completely; throws one SpecError listing every issue with its place
@@ -185,10 +189,13 @@ export function validateSweep(source: SpecSource, maxRuns = DEFAULT_MAX_RUNS): S
   const s = data.seeds;
   if (typeof s === "number") {
     if (!Number.isInteger(s) || s < 1) issues.add(["seeds"], `must be a count >= 1 or a list of seeds, got ${s}`);
+    else if (s > maxRuns) issues.add(["seeds"], `asks for ${s} seeds, more than --max-runs ${maxRuns}`);
     else seeds = Array.from({ length: s }, (_, i) => i);
   } else if (Array.isArray(s)) {
     s.forEach((v, i) => {
-      if (!Number.isInteger(v) || (v as number) < 0) issues.add(["seeds", i], `must be an integer >= 0, got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > LIMITS.seed) {
+        issues.add(["seeds", i], `must be an integer from 0 to ${LIMITS.seed}, got ${JSON.stringify(v)}`);
+      }
     });
     if (new Set(s).size !== s.length) issues.add(["seeds"], "repeats a seed: it would run the same points twice");
     if (s.length === 0) issues.add(["seeds"], "must not be empty");
@@ -216,9 +223,17 @@ export function validateSweep(source: SpecSource, maxRuns = DEFAULT_MAX_RUNS): S
  */
 function checkCombinations(sweep: SweepSpec, source: SpecSource, issues: Issues) {
   const seen = new Set<string>();
+  // Two grid points that resolve to the same run spec would be one run counted twice.
+  const specs = new Map<string, Record<string, unknown>>();
   for (const point of gridPoints(axesOf(sweep))) {
     try {
-      resolveRunSpec({ ...sweep.base, ...point, seed: 0 } as RunSpecInput);
+      const spec = hashOf(resolveRunSpec({ ...sweep.base, ...point, seed: 0 } as RunSpecInput));
+      const twin = specs.get(spec);
+      if (twin) {
+        issues.add(["grid"], `grid points ${JSON.stringify(twin)} and ${JSON.stringify(point)} give the same run spec; drop one of the values`);
+        return;
+      }
+      specs.set(spec, point);
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       for (const issue of err.issues) {

@@ -65,9 +65,22 @@ describe("sweep spec", () => {
     const big = `name: big\nbase: { order: 3, dim: 10, steps: 10 }\ngrid: { lr: [${Array.from({ length: 1000 }, (_, i) => (i + 1) / 1e4).join(", ")}] }\nseeds: 100\n`;
     const loaded = loadSweepText(big, "big.yaml");
     expect(loaded.count).to.equal(100_000);
+    // Count the grid values read: a lazy expansion reads a few of the 1000 lr values, an eager one all.
+    let reads = 0;
+    const lrs = loaded.sweep.grid.lr;
+    loaded.sweep.grid.lr = new Proxy(lrs, {
+      get(target, key, receiver) {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
     const it = expandRuns(loaded.sweep);
-    const first = it.next().value!;
-    expect(first.index).to.equal(0);
+    const first = [it.next().value!, it.next().value!, it.next().value!];
+    expect(first.map((r) => r.index)).to.deep.equal([0, 1, 2]);
+    expect(first.map((r) => r.point)).to.deep.equal([0, 1, 2].map((seed) => ({ lr: 0.0001, seed })));
+    const afterThree = reads;
+    for (let i = 0; i < 100; i++) it.next(); // the next lr value starts at run 100
+    expect(reads - afterThree, "reads for the next 100 runs").to.be.below(1000);
   });
 
   it("canonical JSON - key order does not change the text", () => {
@@ -83,8 +96,8 @@ describe("sweep spec", () => {
   it("validation - wrong types and impossible values are all reported, with the list index", () => {
     const msg = issuesOf(`name: x\nbase: { order: 3, dim: 10, optimizer: sgd }\ngrid:\n  depth: [1, 0, 2]\n  lr: [0.1, fast]\nseeds: 0\n`);
     expect(msg).to.contain("spec.yaml:2: base.optimizer: must be one of gd, grouprmsprop, adam");
-    expect(msg).to.contain("spec.yaml:4: grid.depth[1]: must be an integer >= 1, got 0");
-    expect(msg).to.contain('spec.yaml:5: grid.lr[1]: must be a finite number > 0, got "fast"');
+    expect(msg).to.contain("spec.yaml:4: grid.depth[1]: must be an integer from 1 to 32, got 0");
+    expect(msg).to.contain('spec.yaml:5: grid.lr[1]: must be a finite number > 0 and <= 1000000, got "fast"');
     expect(msg).to.contain("seeds: must be a count >= 1");
   });
 
@@ -100,6 +113,10 @@ describe("sweep spec", () => {
     const msg = issuesOf(`name: x\nbase: { depth: 2 }\ngrid: { depth: [1, 1] }\nzip:\n  - { lr: [0.1, 0.2], init_std: [0.1] }\n`);
     expect(msg).to.contain("grid.depth: is already set in base");
     expect(msg).to.contain("zip[0]: lists must have equal lengths to vary together, got 2 and 1");
+    expect(issuesOf(`name: x\nbase: {}\ngrid: { lr: [0.1, 0.2, 0.1] }\n`)).to.contain("grid.lr[2]: repeats the value 0.1: it would run the same points twice");
+    expect(issuesOf(`name: x\nbase: {}\ngrid: { lr: [0.1, 0.2] }\nseeds: [1, 2, 1]\n`)).to.contain("seeds: repeats a seed");
+    // two grid values that resolve to the same spec (width defaults to dim = 10) are one run, not two
+    expect(issuesOf(`name: x\nbase: { dim: 10 }\ngrid: { width: [10, 8, [10, 10, 10]] }\n`)).to.contain("give the same run spec");
   });
 
   it("validation - the --max-runs guard refuses a grid before expanding it", () => {

@@ -1,23 +1,31 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { hostname } from "node:os";
 import {
   CONSUMERS,
+  codeVersion,
   decodeJob,
   encodeMetricBatch,
   encodeRunResult,
-  ensureTopology,
   type Job,
   KEYS,
   KV_BUCKET,
   ProtocolError,
   STREAMS,
   SUBJECTS,
+  type SweepInfo,
+  sweepTokenOf,
 } from "@dtf/protocol";
-import { type JsMsg, jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { headers } from "@nats-io/nats-core";
+import { ensureTopology, publishDeadLetter, workerSettings } from "@dtf/protocol/nats";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { serveHealth, type WorkerCounters } from "./health.ts";
 import { RunPool } from "./pool.ts";
+
+export type { WorkerCounters } from "./health.ts";
+
+/** How long a draining worker lets running jobs finish before handing them back. */
+export const DEFAULT_GRACE_MS = 30_000;
 
 export type NatsWorkerOptions = {
   threads: number;
@@ -25,102 +33,148 @@ export type NatsWorkerOptions = {
   signal: AbortSignal;
   /** @default 30_000 */
   graceMs?: number;
-  /** Deliveries before a failing job is dead-lettered; must match the consumer. @default 3 */
+  /** Used only when this worker creates the consumer; an existing consumer's settings are read. */
   maxDeliver?: number;
-  /** The consumer's ack wait; `working()` is sent every third of it. @default 30_000 */
+  /** Used only when this worker creates the consumer; `working()` is sent every third of the one in force. */
   ackWaitMs?: number;
   /** Redelivery delay after a failed attempt. @default 1_000 */
   nakDelayMs?: number;
   /** /healthz and /metrics (Prometheus) on this port; 0 picks one, undefined: none. */
   httpPort?: number;
+  /** The address the HTTP endpoints listen on. @default 127.0.0.1 */
+  httpHost?: string;
   workerName?: string;
   /** The pool's task module (tests). */
   taskFile?: string;
+  /** Warnings (settings that differ, another code version), one line each. @default stderr */
+  log?: (line: string) => void;
 };
 
-export type WorkerCounters = { started: number; ok: number; diverged: number; failed: number; retried: number; deadLettered: number; running: number };
+/** What a worker tells its caller once it listens and pulls. */
+export type WorkerStarted = { address: string | null; ackWaitMs: number; maxDeliver: number };
 
-/** Publishes a dead letter: the original bytes with why in its headers. */
-async function deadLetter(nc: NatsConnection, sweepId: string, data: Uint8Array, reason: string, runId = "") {
-  const h = headers();
-  h.set("Dtf-Reason", reason.slice(0, 1000));
-  h.set("Dtf-Run-Id", runId);
-  await jetstream(nc).publish(SUBJECTS.dlq(sweepId || "unknown"), data, { headers: h });
+type JobContext = { nc: NatsConnection; kv: KV; pool: RunPool; counters: WorkerCounters; handBack: AbortSignal; ackWaitMs: number; maxDeliver: number; nakDelayMs: number; checkVersion: (job: Job) => Promise<void> };
+
+/**
+ * One delivery of a job: decode (a poison message is dead-lettered and `term()`ed), skip cancelled
+ * sweeps, train with `working()` heartbeats, publish every metric batch and then the result (each
+ * acked by the server) before acking the job; a failed attempt is `nak`ed with a delay, and on its
+ * last delivery published as failed, dead-lettered and `term()`ed.
+ */
+async function handleJob(m: JsMsg, ctx: JobContext): Promise<void> {
+  const { counters } = ctx;
+  let job: Job;
+  try {
+    job = decodeJob(m.data);
+  } catch (err) {
+    await publishDeadLetter(ctx.nc, sweepTokenOf(m.subject), m.data, err instanceof ProtocolError ? err.message : String(err));
+    counters.deadLettered++;
+    m.term();
+    return;
+  }
+  job.attempt = m.info.deliveryCount;
+  const cancelled = await ctx.kv.get(KEYS.cancel(job.sweep_id));
+  if (cancelled?.operation === "PUT") {
+    m.ack();
+    return;
+  }
+  await ctx.checkVersion(job);
+  const js = jetstream(ctx.nc);
+  counters.started++;
+  counters.running++;
+  const beat = setInterval(() => m.working(), Math.max(100, ctx.ackWaitMs / 3));
+  try {
+    const result = await ctx.pool.run(job, {
+      signal: ctx.handBack,
+      onMetrics: async (batch) => {
+        const msgID = `${job.sweep_id}:${job.run_id}:${job.attempt}:${batch.points[0]?.step ?? 0}`;
+        await js.publish(SUBJECTS.metrics(job.sweep_id), encodeMetricBatch(batch), { msgID });
+      },
+    });
+    if (result.status === "cancelled") {
+      m.nak(); // shutting down: another worker takes it now
+      return;
+    }
+    const publishResult = () => js.publish(SUBJECTS.result(job.sweep_id), encodeRunResult({ ...result, job }), { msgID: `${job.sweep_id}:${job.run_id}:${job.attempt}:result` });
+    if (result.status === "failed") {
+      counters.failed++;
+      if (job.attempt >= ctx.maxDeliver) {
+        await publishResult();
+        await publishDeadLetter(ctx.nc, job.sweep_id, m.data, `failed ${job.attempt} times; last error: ${result.error}`, job.run_id);
+        counters.deadLettered++;
+        m.term();
+      } else {
+        counters.retried++;
+        m.nak(ctx.nakDelayMs);
+      }
+      return;
+    }
+    await publishResult();
+    counters[result.status === "ok" ? "ok" : "diverged"]++;
+    m.ack();
+  } finally {
+    clearInterval(beat);
+    counters.running--;
+  }
+}
+
+/** Warns once per sweep when the sweep was submitted by another code version than this worker's. */
+function versionCheck(kv: KV, log: (line: string) => void): (job: Job) => Promise<void> {
+  const checked = new Set<string>();
+  return async (job) => {
+    if (checked.has(job.sweep_id)) return;
+    checked.add(job.sweep_id);
+    const record = await kv.get(KEYS.sweep(job.sweep_id)).catch(() => null);
+    if (record?.operation !== "PUT") return;
+    const submitted = (JSON.parse(record.string()) as SweepInfo).code_version;
+    if (submitted !== codeVersion()) {
+      log(`warning: sweep ${job.sweep_id} was submitted by code version ${submitted}; this worker runs ${codeVersion()} (each result records the version that computed it)`);
+    }
+  };
 }
 
 /**
- * One pull loop per pool thread on the shared durable consumer: heartbeats (`working()`) while a
- * job trains, metric batches and the result published (and acked by the server) before the job is
- * acked, `nak` with a delay on a failed attempt, `term` plus a dead letter for a poison message or a
- * job that failed its last delivery. Resolves when `signal` is aborted and in-flight jobs ended.
+ * One pull loop per pool thread on the shared durable consumer (see `handleJob`). Resolves when
+ * `signal` is aborted and in-flight jobs ended. `onStarted` is told the HTTP address and the
+ * consumer settings in force (read from the server, which may differ from the options).
  */
-export async function runNatsWorker(nc: NatsConnection, options: NatsWorkerOptions): Promise<{ counters: WorkerCounters; port: number | null }> {
-  const maxDeliver = options.maxDeliver ?? 3;
-  const ackWaitMs = options.ackWaitMs ?? 30_000;
-  await ensureTopology(nc, { maxDeliver, ackWaitMs });
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(STREAMS.jobs, CONSUMERS.workers);
+export async function runNatsWorker(
+  nc: NatsConnection,
+  options: NatsWorkerOptions,
+  onStarted: (started: WorkerStarted) => void = () => undefined,
+): Promise<{ counters: WorkerCounters; port: number | null }> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`dtf worker: ${line}\n`));
+  await ensureTopology(nc, { maxDeliver: options.maxDeliver, ackWaitMs: options.ackWaitMs });
+  const settings = await workerSettings(await jetstreamManager(nc));
+  for (const [flag, asked, used] of [["max-deliver", options.maxDeliver, settings.maxDeliver], ["ack-wait-ms", options.ackWaitMs, settings.ackWaitMs]] as const) {
+    if (asked !== undefined && asked !== used) log(`warning: --${flag} ${asked} ignored: the ${CONSUMERS.workers} consumer exists with ${used}`);
+  }
+  const consumer = await jetstream(nc).consumers.get(STREAMS.jobs, CONSUMERS.workers);
   const kv = await new Kvm(nc).open(KV_BUCKET);
   const name = options.workerName ?? `${hostname()}-${process.pid}`;
   const pool = new RunPool({ threads: options.threads, workerName: name, taskFile: options.taskFile });
   const counters: WorkerCounters = { started: 0, ok: 0, diverged: 0, failed: 0, retried: 0, deadLettered: 0, running: 0 };
   const handBack = new AbortController();
-  const server = options.httpPort === undefined ? null : await serveHealth(options.httpPort, counters, options.signal);
-
-  const handle = async (m: JsMsg) => {
-    let job: Job;
-    try {
-      job = decodeJob(m.data);
-    } catch (err) {
-      const sweep = m.subject.split(".").slice(2).join(".");
-      await deadLetter(nc, sweep, m.data, err instanceof ProtocolError ? err.message : String(err));
-      counters.deadLettered++;
-      m.term();
-      return;
-    }
-    job.attempt = m.info.deliveryCount;
-    const cancelled = await kv.get(KEYS.cancel(job.sweep_id));
-    if (cancelled?.operation === "PUT") {
-      m.ack();
-      return;
-    }
-    counters.started++;
-    counters.running++;
-    const beat = setInterval(() => m.working(), Math.max(100, ackWaitMs / 3));
-    try {
-      const result = await pool.run(job, {
-        signal: handBack.signal,
-        onMetrics: async (batch) => {
-          const msgID = `${job.run_id}:${job.attempt}:${batch.points[0]?.step ?? 0}`;
-          await js.publish(SUBJECTS.metrics(job.sweep_id), encodeMetricBatch(batch), { msgID });
-        },
-      });
-      if (result.status === "cancelled") {
-        m.nak(); // shutting down: another worker takes it now
-        return;
-      }
-      const publishResult = () =>
-        js.publish(SUBJECTS.result(job.sweep_id), encodeRunResult({ ...result, job }), { msgID: `${job.run_id}:${job.attempt}:result` });
-      if (result.status === "failed") {
-        counters.failed++;
-        if (job.attempt >= maxDeliver) {
-          await publishResult();
-          await deadLetter(nc, job.sweep_id, m.data, `failed ${job.attempt} times; last error: ${result.error}`, job.run_id);
-          counters.deadLettered++;
-          m.term();
-        } else {
-          counters.retried++;
-          m.nak(options.nakDelayMs ?? 1_000);
-        }
-        return;
-      }
-      await publishResult();
-      counters[result.status === "ok" ? "ok" : "diverged"]++;
-      m.ack();
-    } finally {
-      clearInterval(beat);
-      counters.running--;
-    }
+  let server: Server | null = null;
+  try {
+    server = options.httpPort === undefined ? null : await serveHealth(options.httpHost ?? "127.0.0.1", options.httpPort, counters, options.signal);
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  const address = server?.address();
+  const port = address && typeof address === "object" ? address.port : null;
+  onStarted({ address: address && typeof address === "object" ? `http://${address.address}:${address.port}` : null, ...settings });
+  const ctx: JobContext = {
+    nc,
+    kv,
+    pool,
+    counters,
+    handBack: handBack.signal,
+    ackWaitMs: settings.ackWaitMs,
+    maxDeliver: settings.maxDeliver,
+    nakDelayMs: options.nakDelayMs ?? 1_000,
+    checkVersion: versionCheck(kv, log),
   };
 
   const slot = async () => {
@@ -128,39 +182,21 @@ export async function runNatsWorker(nc: NatsConnection, options: NatsWorkerOptio
       const m = await consumer.next({ expires: 1_000 }).catch(() => null);
       if (!m) continue;
       try {
-        await handle(m);
+        await handleJob(m, ctx);
       } catch (err) {
         // The broker went away mid-job (restart, network): leave the job un-acked so it is
         // redelivered, and keep pulling once the connection is back.
-        process.stderr.write(`dtf worker: ${(err as Error).message}; the job will be redelivered\n`);
+        log(`${(err as Error).message}; the job will be redelivered`);
       }
     }
   };
   const grace = new Promise<void>((resolve) => {
-    options.signal.addEventListener("abort", () => setTimeout(resolve, options.graceMs ?? 30_000).unref(), { once: true });
+    options.signal.addEventListener("abort", () => setTimeout(resolve, options.graceMs ?? DEFAULT_GRACE_MS).unref(), { once: true });
   });
   void grace.then(() => handBack.abort());
   await Promise.all(Array.from({ length: options.threads }, slot));
   await nc.flush(); // the last acks and naks reach the server before we report being done
   await pool.close();
   server?.close();
-  const address = server?.address();
-  return { counters, port: address && typeof address === "object" ? address.port : null };
-}
-
-/** /healthz (200 while pulling, 503 when draining) and /metrics in Prometheus text format. */
-function serveHealth(port: number, counters: WorkerCounters, signal: AbortSignal): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === "/healthz") {
-      res.writeHead(signal.aborted ? 503 : 200, { "content-type": "text/plain" }).end(signal.aborted ? "draining\n" : "ok\n");
-      return;
-    }
-    if (req.url === "/metrics") {
-      const lines = Object.entries(counters).map(([k, v]) => `# TYPE dtf_worker_${k} ${k === "running" ? "gauge" : "counter"}\ndtf_worker_${k}${k === "running" ? "" : "_total"} ${v}`);
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(`${lines.join("\n")}\n`);
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  return new Promise((resolve) => server.listen(port, "0.0.0.0", () => resolve(server)));
+  return { counters, port };
 }

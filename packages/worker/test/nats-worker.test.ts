@@ -1,5 +1,6 @@
 import { resolveRunSpec } from "@dtf/engine";
-import { encodeJob, ensureTopology, STREAMS, SUBJECTS } from "@dtf/protocol";
+import { encodeJob, STREAMS, SUBJECTS } from "@dtf/protocol";
+import { ensureTopology } from "@dtf/protocol/nats";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";

@@ -4,37 +4,34 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runAggregator } from "@dtf/aggregator";
 import { cancelSweep, listDeadLetters, requeueDeadLetters, submitSweep, sweepStatus } from "@dtf/coordinator";
-import { connectNats, type NatsOptions } from "@dtf/protocol";
-import { ResultStore } from "@dtf/store";
-import { DEFAULT_MAX_RUNS, loadSweepFile, SpecParseError } from "@dtf/sweep";
-import { runNatsWorker } from "@dtf/worker";
+import { DEFAULTS } from "@dtf/protocol";
+import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
+import { ResultStore, serveSnapshots } from "@dtf/store";
+import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
+import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
 
 const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
+const HOUR_MS = 3_600_000;
 
 export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --creds FILE | --user U --password P | --token T,
 --tls-ca/--tls-cert/--tls-key FILE, or the same from DTF_NATS_URL, DTF_NATS_CREDS, DTF_NATS_USER, …):
   dtf submit SPEC.yaml [--max-runs N]      validate, record the sweep, publish its unfinished runs
-  dtf worker [--threads N] [--port P]      pull and run jobs (SIGTERM drains); /healthz and /metrics on P
-  dtf aggregate --out DIR [--sweep ID]     store metrics and results (one aggregator per directory)
-  dtf status SWEEP                         done / running / queued / dead-lettered
+  dtf worker [--threads N] [--port P] [--host H]
+                                           pull and run jobs (SIGTERM drains); /healthz and /metrics on
+                                           H:P (default host 127.0.0.1; 0.0.0.0 in a pod)
+  dtf aggregate --out DIR [--sweep ID]     store metrics and results (each store has its own consumer)
+  dtf status SWEEP [--json]                done / running / queued / dead-lettered
   dtf cancel SWEEP                         stop a sweep: queued jobs removed, workers skip it
-  dtf dlq SWEEP [--requeue]                list (or put back) dead-lettered jobs
+  dtf dlq SWEEP [--requeue]                list dead letters (or put dead jobs back)
   dtf up [--workers K] [--out DIR]         a one-machine cluster: nats-server, K workers, the aggregator`;
 
 function natsOptions(args: ParsedArgs): NatsOptions {
   const v = (k: string) => args.values[k]?.at(-1);
   return { url: v("nats"), creds: v("creds"), user: v("user"), password: v("password"), token: v("token"), tlsCa: v("tls_ca"), tlsCert: v("tls_cert"), tlsKey: v("tls_key") };
 }
-
-const positive = (flag: string, raw: string | undefined, fallback: number) => {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} must be a non-negative integer, got ${raw}`);
-  return n;
-};
 
 /** SIGINT/SIGTERM abort the returned signal (a second one exits at once). */
 function shutdownSignal(what: string): AbortSignal {
@@ -49,67 +46,70 @@ function shutdownSignal(what: string): AbortSignal {
   return controller.signal;
 }
 
-export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS, "max_runs"], ["help"]);
-  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
-  const file = args.positionals[0];
-  if (!file) throw new UsageError("expected a sweep spec file");
-  let loaded: Awaited<ReturnType<typeof loadSweepFile>>;
+/** Connects, runs `act`, and always closes the connection (a failing command never hangs on it). */
+async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connectNats({ ...natsOptions(args), name });
   try {
-    loaded = await loadSweepFile(file, positive("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
-  } catch (err) {
-    if (err instanceof SpecParseError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
-  const nc = await connectNats(natsOptions(args));
-  try {
-    const s = await submitSweep(nc, loaded);
-    out(s.sweepId);
-    process.stderr.write(`submitted ${s.published} of ${s.total} runs (${s.skipped} already done)\n`);
-    return EXIT.ok;
+    return await act(nc);
   } finally {
-    await nc.close();
+    await nc.drain().catch(() => nc.close());
   }
 }
 
-export async function workerCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS, "threads", "port", "grace_ms", "max_deliver", "ack_wait_ms"], ["help"]);
+export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, [...NATS_FLAGS, "max_runs"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
+  const loaded = await loadSweepArg(args);
+  return withNats(args, "dtf-submit", async (nc) => {
+    const s = await submitSweep(nc, loaded);
+    out(s.sweepId);
+    const queued = s.alreadyQueued ? `, ${s.alreadyQueued} already queued` : "";
+    process.stderr.write(`submitted ${s.published} of ${s.total} runs (${s.skipped} already done${queued})\n`);
+    return EXIT.ok;
+  });
+}
+
+export async function workerCommand(argv: string[], out: (l: string) => void): Promise<number> {
+  const args = parseArgs(argv, [...NATS_FLAGS, "threads", "port", "host", "grace_ms", "max_deliver", "ack_wait_ms"], ["help"]);
+  if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
+  const threads = intFlag(args, "threads", 1, MAX_THREADS, availableParallelism());
+  const port = args.values.port ? intFlag(args, "port", 0, 65_535, 0) : undefined;
+  const graceMs = intFlag(args, "grace_ms", 0, HOUR_MS, DEFAULT_GRACE_MS);
+  const maxDeliver = args.values.max_deliver ? intFlag(args, "max_deliver", 1, 100, DEFAULTS.maxDeliver) : undefined;
+  const ackWaitMs = args.values.ack_wait_ms ? intFlag(args, "ack_wait_ms", 1_000, HOUR_MS, DEFAULTS.ackWaitMs) : undefined;
   const signal = shutdownSignal("dtf worker");
-  const nc = await connectNats({ ...natsOptions(args), name: "dtf-worker" });
-  try {
-    const port = args.values.port ? positive("port", args.values.port.at(-1), 0) : undefined;
-    const { counters } = await runNatsWorker(nc, {
-      threads: positive("threads", args.values.threads?.at(-1), availableParallelism()) || 1,
-      signal,
-      httpPort: port,
-      graceMs: positive("grace-ms", args.values.grace_ms?.at(-1), 30_000),
-      maxDeliver: positive("max-deliver", args.values.max_deliver?.at(-1), 3),
-      ackWaitMs: positive("ack-wait-ms", args.values.ack_wait_ms?.at(-1), 30_000),
+  return withNats(args, "dtf-worker", async (nc) => {
+    const { counters } = await runNatsWorker(nc, { threads, signal, httpPort: port, httpHost: args.values.host?.at(-1), graceMs, maxDeliver, ackWaitMs }, (s) => {
+      out(`worker: ${threads} threads, ack wait ${s.ackWaitMs} ms, max deliver ${s.maxDeliver}${s.address ? `; /healthz and /metrics on ${s.address}` : ""}`);
     });
     out(`worker stopped: ${JSON.stringify(counters)}`);
     return EXIT.ok;
-  } finally {
-    await nc.drain().catch(() => undefined);
-  }
+  });
 }
 
 export async function aggregateCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, [...NATS_FLAGS, "out", "sweep"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
-  const dir = args.values.out?.at(-1);
-  if (!dir) throw new UsageError("--out DIR is required (the result store's directory)");
-  const signal = shutdownSignal("dtf aggregate");
-  const nc = await connectNats({ ...natsOptions(args), name: "dtf-aggregator" });
+  const raw = args.values.out?.at(-1);
+  if (raw === undefined) throw new UsageError("--out DIR is required (the result store's directory)");
+  const dir = outputDir("out", raw);
+  // The store first: a locked or unwritable directory fails before any connection is opened.
   const store = await ResultStore.open(dir);
   try {
-    out(`aggregating into ${dir}`);
-    const counters = await runAggregator(nc, store, { signal, sweepId: args.values.sweep?.at(-1) });
-    out(`aggregator stopped: ${JSON.stringify(counters)}`);
-    return EXIT.ok;
+    const stopServing = await serveSnapshots(store);
+    try {
+      const signal = shutdownSignal("dtf aggregate");
+      return await withNats(args, "dtf-aggregator", async (nc) => {
+        out(`aggregating into ${dir} (store ${store.id}${args.values.sweep ? `, sweep ${args.values.sweep.at(-1)}` : ""})`);
+        const counters = await runAggregator(nc, store, { signal, sweepId: args.values.sweep?.at(-1) });
+        out(`aggregator stopped: ${JSON.stringify(counters)}`);
+        return EXIT.ok;
+      });
+    } finally {
+      await stopServing();
+    }
   } finally {
     await store.close();
-    await nc.drain().catch(() => undefined);
   }
 }
 
@@ -124,13 +124,10 @@ async function onSweep(
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
-  const nc = await connectNats(natsOptions(args));
-  try {
+  return withNats(args, "dtf", async (nc) => {
     await act(nc, sweepId, args);
     return EXIT.ok;
-  } finally {
-    await nc.close();
-  }
+  });
 }
 
 export const statusCommand = (argv: string[], out: (l: string) => void) =>
@@ -151,15 +148,20 @@ export const cancelCommand = (argv: string[], out: (l: string) => void) =>
 
 export const dlqCommand = (argv: string[], out: (l: string) => void) =>
   onSweep(argv, out, ["requeue"], async (nc, sweepId, args) => {
-    if (args.flags.has("requeue")) out(`${await requeueDeadLetters(nc, sweepId)} dead letters requeued`);
-    else for (const d of await listDeadLetters(nc, sweepId)) out(`${d.seq}\t${d.runId || "-"}\t${d.reason}`);
+    if (args.flags.has("requeue")) {
+      const r = await requeueDeadLetters(nc, sweepId);
+      out(`${r.requeued} dead jobs requeued${r.kept ? `, ${r.kept} letters that are not jobs kept` : ""}`);
+    } else for (const d of await listDeadLetters(nc, sweepId)) out(`${d.seq}\t${d.runId || "-"}\t${d.reason}`);
   });
 
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["workers", "out", "port", "store_dir", "threads"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
-  const port = positive("port", args.values.port?.at(-1), 4222);
+  const port = intFlag(args, "port", 1, 65_535, 4222);
+  const workers = intFlag(args, "workers", 0, 64, 2);
+  const threads = intFlag(args, "threads", 1, MAX_THREADS, 1);
+  const outDir = outputDir("out", args.values.out?.at(-1) ?? "runs/cluster");
   const storeDir = args.values.store_dir?.at(-1) ?? mkdtempSync(join(tmpdir(), "dtf-nats-"));
   const url = `nats://127.0.0.1:${port}`;
   // Debian puts nats-server in /usr/sbin, which a non-root PATH may lack
@@ -167,10 +169,9 @@ export async function upCommand(argv: string[], out: (l: string) => void): Promi
   const children = [spawn(server, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], { stdio: "inherit" })];
   await new Promise((r) => setTimeout(r, 500));
   const dtf = (a: string[]) => spawn(process.execPath, [process.argv[1], ...a, "--nats", url], { stdio: "inherit" });
-  const workers = positive("workers", args.values.workers?.at(-1), 2);
-  for (let i = 0; i < workers; i++) children.push(dtf(["worker", "--threads", args.values.threads?.at(-1) ?? "1"]));
-  children.push(dtf(["aggregate", "--out", args.values.out?.at(-1) ?? "runs/cluster"]));
-  out(`cluster up: ${url} (JetStream store ${storeDir}), ${workers} workers, aggregator → ${args.values.out?.at(-1) ?? "runs/cluster"}; Ctrl-C stops`);
+  for (let i = 0; i < workers; i++) children.push(dtf(["worker", "--threads", String(threads)]));
+  children.push(dtf(["aggregate", "--out", outDir]));
+  out(`cluster up: ${url} (JetStream store ${storeDir}), ${workers} workers, aggregator → ${outDir}; Ctrl-C stops`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       for (const c of children.slice(1)) c.kill("SIGTERM");

@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { runSweepLocally } from "@dtf/coordinator/local";
 import { writeReport } from "@dtf/report";
-import { ResultStore, STORE_FILE } from "@dtf/store";
-import { DEFAULT_MAX_RUNS, expandRuns, type LoadedSweep, loadSweepFile, SpecParseError } from "@dtf/sweep";
+import { openForReading, STORE_FILE } from "@dtf/store";
+import { DEFAULT_MAX_RUNS, expandRuns } from "@dtf/sweep";
 import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { runSweepLocally } from "../local-runner.ts";
+import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
 import { ProgressDisplay } from "../progress.ts";
 
 export const PLAN_HELP = `dtf plan SPEC.yaml [--max-runs N] [--show K]
@@ -21,40 +22,24 @@ cleanly and keeps what finished.
   --threads N     trainings in parallel (default: the number of cores)
   --max-runs N    refuse sweeps larger than N runs (default ${DEFAULT_MAX_RUNS})`;
 
-export const REPORT_HELP = `dtf report DIR [--out report.html] [--figures DIR]
+export const REPORT_HELP = `dtf report DIR [--out report.html] [--figures DIR] [--sweep ID]
 
 Writes the sweep's aggregated report: one self-contained HTML file (default DIR/report.html) with
 the figures the sweep's axes allow, the summary table and the overview, plus every figure as SVG,
-PNG and CSV (default: figures/ next to the HTML). \`dtf run\` writes it at the end too.`;
+PNG and CSV (default: figures/ next to the HTML). \`dtf run\` writes it at the end too. A store
+with several sweeps shows the newest unless --sweep says which. While an aggregator or \`dtf run\`
+writes the store, the report is made from a snapshot it writes on request.`;
 
 export const EXPORT_HELP = `dtf export DIR --format csv|parquet [--to OUTDIR]
 
 Writes the store's tables (sweeps, runs, metrics, component_norms) as CSV or Parquet files
 (default OUTDIR: DIR/export).`;
 
-function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive integer, got ${raw}`);
-  return n;
-}
-
-async function load(file: string | undefined, maxRuns: number): Promise<LoadedSweep> {
-  if (!file) throw new UsageError("expected a sweep spec file");
-  try {
-    return await loadSweepFile(file, maxRuns);
-  } catch (err) {
-    if (err instanceof SpecParseError) throw new UsageError(err.message, { cause: err });
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`cannot read ${file}: no such file`);
-    throw err;
-  }
-}
-
 export async function planCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["max_runs", "show"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, PLAN_HELP);
-  const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
-  const show = positiveInt("show", args.values.show?.at(-1), 10);
+  const loaded = await loadSweepArg(args);
+  const show = intFlag(args, "show", 1, 1_000_000, 10);
   out(`sweep ${loaded.sweepId}: ${loaded.count} runs`);
   let shown = 0;
   for (const run of expandRuns(loaded.sweep)) {
@@ -68,9 +53,9 @@ export async function planCommand(argv: string[], out: (l: string) => void): Pro
 export async function runCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["out", "threads", "max_runs"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, RUN_HELP);
-  const loaded = await load(args.positionals[0], positiveInt("max-runs", args.values.max_runs?.at(-1), DEFAULT_MAX_RUNS));
-  const threads = positiveInt("threads", args.values.threads?.at(-1), availableParallelism());
-  const dir = args.values.out?.at(-1) ?? join("runs", loaded.sweepId);
+  const loaded = await loadSweepArg(args);
+  const threads = intFlag(args, "threads", 1, MAX_THREADS, availableParallelism());
+  const dir = outputDir("out", args.values.out?.at(-1) ?? join("runs", loaded.sweepId));
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
@@ -114,9 +99,10 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
   const dir = storeDir(args);
   const format = args.values.format?.at(-1) ?? "csv";
   if (format !== "csv" && format !== "parquet") throw new UsageError(`--format must be csv or parquet, got ${format}`);
-  const store = await ResultStore.open(dir);
+  const to = outputDir("to", args.values.to?.at(-1) ?? join(dir, "export"));
+  const store = await openForReading(dir);
   try {
-    for (const file of await store.exportTables(args.values.to?.at(-1) ?? join(dir, "export"), format)) out(file);
+    for (const file of await store.exportTables(to, format)) out(file);
   } finally {
     await store.close();
   }
@@ -124,10 +110,14 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
 }
 
 export async function reportCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["out", "figures"], ["help"]);
+  const args = parseArgs(argv, ["out", "figures", "sweep"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, REPORT_HELP);
   const dir = storeDir(args);
-  const { html, content } = await writeReport(dir, { out: args.values.out?.at(-1), figures: args.values.figures?.at(-1) });
-  out(`${html}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
+  const figures = args.values.figures?.at(-1);
+  if (figures !== undefined) outputDir("figures", figures);
+  const html = args.values.out?.at(-1);
+  if (html !== undefined && html.trim() === "") throw new UsageError("--out must name a file, got an empty path");
+  const { html: written, content } = await writeReport(dir, { out: html, figures, sweep: args.values.sweep?.at(-1) });
+  out(`${written}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
   return EXIT.ok;
 }

@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import {
   type MetricPoint,
   type ReplayData,
@@ -10,7 +9,7 @@ import {
 } from "@dtf/engine";
 import { coerce, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { readSpecFile } from "../spec-file.ts";
+import { readSpecFile, readUserFile } from "../inputs.ts";
 
 export const TRAIN_HELP = `dtf train [SPEC.yaml|json] [--KEY VALUE ...] [--json] [--replay DUMP.json]
 
@@ -74,8 +73,9 @@ export async function trainCommand(argv: string[], out: (line: string) => void):
   let replay: ReplayData | undefined;
   if (args.values.replay) {
     const path = args.values.replay.at(-1)!;
+    const text = await readUserFile(path, "replay file");
     try {
-      replay = JSON.parse(await readFile(path, "utf8")) as ReplayData;
+      replay = JSON.parse(text) as ReplayData;
     } catch (err) {
       throw new UsageError(`--replay ${path}: ${(err as Error).message}`, { cause: err });
     }

@@ -1,0 +1,63 @@
+import { type RunSpecInput, resolveRunSpec } from "@dtf/engine";
+import { type Job, KEYS, type SweepInfo } from "@dtf/protocol";
+import type { ResultStore } from "@dtf/store";
+import { expandRuns, runIdOf, type SweepSpec, sweepIdOf } from "@dtf/sweep";
+import type { KV } from "@nats-io/kv";
+
+/** A message the aggregator refuses to store; the reason goes with its dead letter. */
+export class Rejected extends Error {}
+
+/** What the aggregator knows of one sweep: its record and the ids of its runs. */
+export type KnownSweep = { info: SweepInfo; sweep: SweepSpec; runIds: Set<string> };
+
+/**
+ * The sweeps whose messages the aggregator has seen, read from their KV records (written by the
+ * submitter; workers cannot write KV). The first message of a sweep records its `sweeps` row in
+ * the store. A record whose spec does not hash to its id is refused like an unknown sweep.
+ */
+export class SweepRegistry {
+  private readonly known = new Map<string, Promise<KnownSweep>>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly store: ResultStore,
+  ) {}
+
+  get(sweepId: string): Promise<KnownSweep> {
+    let entry = this.known.get(sweepId);
+    if (!entry) {
+      entry = this.load(sweepId);
+      this.known.set(sweepId, entry);
+      entry.catch(() => this.known.delete(sweepId)); // unknown now, maybe submitted later
+    }
+    return entry;
+  }
+
+  private async load(sweepId: string): Promise<KnownSweep> {
+    const record = await this.kv.get(KEYS.sweep(sweepId));
+    if (record?.operation !== "PUT") throw new Rejected(`sweep ${sweepId} was never submitted`);
+    const info = JSON.parse(record.string()) as SweepInfo;
+    const sweep = JSON.parse(info.spec_json) as SweepSpec;
+    if (sweepIdOf(sweep) !== sweepId) throw new Rejected(`the record of sweep ${sweepId} holds another sweep's spec`);
+    const runIds = new Set<string>();
+    for (const run of expandRuns(sweep)) runIds.add(run.runId);
+    await this.store.recordSweep(info);
+    return { info, sweep, runIds };
+  }
+
+  /** Checks that `job` is a run of its sweep: its point recomputes to its run id, and so does its spec. */
+  async checkJob(job: Job): Promise<KnownSweep> {
+    const known = await this.get(job.sweep_id);
+    if (!known.runIds.has(job.run_id)) throw new Rejected(`run ${job.run_id} is not a run of sweep ${job.sweep_id}`);
+    let fromPoint: string;
+    try {
+      fromPoint = runIdOf(resolveRunSpec({ ...known.sweep.base, ...job.point } as RunSpecInput));
+    } catch {
+      fromPoint = "";
+    }
+    if (fromPoint !== job.run_id || runIdOf(job.spec) !== job.run_id) {
+      throw new Rejected(`the point or spec sent with run ${job.run_id} is not that run's`);
+    }
+    return known;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The cluster-mode names and settings every role shares (server 2.9 features only). One
+ * work-queue stream of jobs shared by all workers through one durable pull consumer; one limits
+ * stream of metric batches and results, read by each result store's own durable consumer; one
+ * stream of dead letters; one KV bucket of sweep records and per-run markers. Pure data: no NATS
+ * client is loaded from here (training threads import this package's main entry).
+ */
+export const STREAMS = { jobs: "DTF_JOBS", results: "DTF_RESULTS", dlq: "DTF_DLQ" } as const;
+export const CONSUMERS = {
+  workers: "workers",
+  /** One durable consumer per result store (and sweep filter): two stores never split a sweep. */
+  aggregator: (storeId: string, sweepId?: string) => `aggregator_${storeId}${sweepId ? `_${token(sweepId)}` : ""}`,
+} as const;
+export const KV_BUCKET = "dtf_sweeps";
+
+/** Defaults of the settings several roles must agree on. */
+export const DEFAULTS = {
+  /** A job not acked nor `working()` within this is redelivered. */
+  ackWaitMs: 30_000,
+  /** Deliveries of a job before it is dead-lettered. */
+  maxDeliver: 3,
+  /** The aggregator's consumer: a message not acked within this (commit + ack) comes back. */
+  aggregatorAckWaitMs: 60_000,
+  /** JetStream's duplicate window on the jobs and results streams. */
+  duplicateWindowMs: 10 * 60_000,
+} as const;
+
+/** A sweep id as one subject token (ids may hold '.', which separates tokens). */
+export const token = (sweepId: string) => sweepId.replace(/[^A-Za-z0-9_-]/g, "_");
+
+export const SUBJECTS = {
+  job: (sweepId: string) => `dtf.jobs.${token(sweepId)}`,
+  metrics: (sweepId: string) => `dtf.metrics.${token(sweepId)}`,
+  result: (sweepId: string) => `dtf.results.${token(sweepId)}`,
+  dlq: (sweepId: string) => `dtf.dlq.${token(sweepId)}`,
+  /** Both kinds a sweep's aggregator reads (the results stream holds only these two). */
+  aggregated: (sweepId: string) => `dtf.*.${token(sweepId)}`,
+} as const;
+
+/** The sweep token of a `dtf.<kind>.<token>` subject ("" when the subject is not one). */
+export function sweepTokenOf(subject: string): string {
+  const parts = subject.split(".");
+  return parts.length === 3 && parts[0] === "dtf" ? parts[2] : "";
+}
+
+/** KV keys: the sweep record, its cancel flag, and one key per finished run (the aggregator writes it). */
+export const KEYS = {
+  sweep: (sweepId: string) => `sweep.${sweepId}`,
+  cancel: (sweepId: string) => `cancel.${sweepId}`,
+  /** Bumped by each cancel, so a later submit's jobs get message ids the dedup window has not seen. */
+  generation: (sweepId: string) => `generation.${sweepId}`,
+  done: (sweepId: string, runId: string) => `done.${sweepId}.${runId}`,
+  donePrefix: (sweepId: string) => `done.${sweepId}.>`,
+} as const;
+
+/** Headers of a dead letter: why it died and which run it was (empty when unknown). */
+export const DLQ_HEADERS = { reason: "Dtf-Reason", runId: "Dtf-Run-Id" } as const;
+
+/** Credentials in a URL (`nats://user:secret@host`, `nats://token@host`) replaced by `***`. */
+export function redact(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s]+)@/gi, (_, scheme: string, auth: string) => {
+    const colon = auth.indexOf(":");
+    return `${scheme}${colon >= 0 ? `${auth.slice(0, colon)}:***` : "***"}@`;
+  });
+}
