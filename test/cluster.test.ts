@@ -1,79 +1,14 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { exampleServerConfig, serverAuthorization } from "@dtf/protocol";
 import { ensureTopology } from "@dtf/protocol/nats";
 import { ResultStore } from "@dtf/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
+import { bin, dtf, expectSameRows, role, rows, stopped, tmp, waitDone, writeSpec } from "./support/dtf.ts";
 import { freePort, NatsServer } from "./support/nats-server.ts";
-
-const bin = new URL("../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
-const tmp = () => mkdtempSync(join(tmpdir(), "dtf-cluster-"));
-
-function dtf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** A long-running dtf role (worker, aggregate) as a child process. */
-function role(args: string[]): ChildProcess {
-  return spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-}
-
-const stopped = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill(signal);
-  });
-
-function writeSpec(dir: string, steps = 2500): string {
-  const file = join(dir, "tiny.yaml");
-  writeFileSync(
-    file,
-    `name: tiny\nbase: { model: cp, order: 3, dim: 6, components: 36, target_rank: 2, init_std: 0.1, lr: 0.002, steps: ${steps}, eval_every: 100 }\ngrid: { depth: [1, 2, 3], observations: [60, 120] }\nseeds: 2\n`,
-  );
-  return file;
-}
-
-async function waitDone(url: string, sweepId: string, total: number, timeoutMs = 120_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await dtf(["status", sweepId, "--json", "--nats", url]);
-    const s = r.code === 0 ? JSON.parse(r.stdout) : null;
-    if (s && s.done + s.dead >= total) return s;
-    if (Date.now() > until) throw new Error(`sweep not done in time: ${r.stdout}${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 300));
-  }
-}
-
-async function rows(dir: string) {
-  const store = await ResultStore.open(dir);
-  try {
-    return {
-      runs: await store.query("SELECT run_id, status, steps, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM runs ORDER BY run_id"),
-      metrics: await store.query("SELECT run_id, step, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM metrics ORDER BY run_id, step"),
-      norms: await store.query("SELECT * FROM component_norms ORDER BY run_id, step, k"),
-      attempts: await store.query<{ attempt: number }>("SELECT attempt FROM runs"),
-    };
-  } finally {
-    await store.close();
-  }
-}
-
-/** The cluster's store holds exactly the rows (bit for bit) of the local run's store. */
-async function expectSameRows(localDir: string, clusterDir: string) {
-  const a = await rows(localDir);
-  const b = await rows(clusterDir);
-  expect(b.runs).to.deep.equal(a.runs);
-  expect(b.metrics).to.deep.equal(a.metrics);
-  expect(b.norms).to.deep.equal(a.norms);
-}
 
 describe("cluster mode (real nats-server)", function () {
   this.timeout(300_000);
@@ -240,6 +175,9 @@ describe("cluster mode (real nats-server)", function () {
     const { CONSUMERS, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
     try {
       await ensureTopology(nc, { ackWaitMs: 1000, maxDeliver: 2 });
+      const { Kvm } = await import("@nats-io/kv");
+      const record = { sweep_id: "s", name: "s", spec_json: "{}", total_runs: 1, code_version: "t", created_ms: 0 };
+      await (await new Kvm(nc).open("dtf_sweeps")).put("sweep.s", JSON.stringify(record)); // dlq --requeue needs a known sweep
       const js = jetstream(nc);
       const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50 });
       await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "stuck", attempt: 1, spec, point: {} }));
@@ -264,7 +202,7 @@ describe("cluster mode (real nats-server)", function () {
       expect(letter!.header!.get("Dtf-Run-Id")).to.equal("stuck");
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
       const { requeueDeadLetters } = await import("@dtf/coordinator");
-      expect(await requeueDeadLetters(nc, "s")).to.equal(1); // dtf dlq --requeue
+      expect(await requeueDeadLetters(nc, "s")).to.deep.equal({ requeued: 1, kept: 0 }); // dtf dlq --requeue
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(1);
       expect((await jsm.streams.info(STREAMS.dlq)).state.messages).to.equal(0);
       stop.abort();
@@ -317,62 +255,52 @@ describe("cluster mode (real nats-server)", function () {
   });
 });
 
-/** A worker account that may pull jobs and publish metrics, results and dead letters — nothing else. */
-const WORKER_PERMISSIONS = `authorization {
-  users = [
-    { user: admin, password: admin }
-    { user: worker, password: worker, permissions: {
-        publish: { allow: [
-          "$JS.API.INFO",
-          "$JS.API.STREAM.INFO.*",
-          "$JS.API.CONSUMER.INFO.DTF_JOBS.workers",
-          "$JS.API.CONSUMER.INFO.DTF_RESULTS.aggregator",
-          "$JS.API.CONSUMER.MSG.NEXT.DTF_JOBS.workers",
-          "$JS.ACK.DTF_JOBS.workers.>",
-          "$JS.API.DIRECT.GET.KV_dtf_sweeps.>",
-          "$JS.API.STREAM.MSG.GET.KV_dtf_sweeps",
-          "dtf.metrics.>", "dtf.results.>", "dtf.dlq.>"
-        ] }
-        subscribe: { allow: ["_INBOX.>"] }
-    } }
-  ]
-}
-`;
+/** One account per role, with the permissions of the shipped example configuration. */
+const ACCOUNTS = (["submitter", "worker", "aggregator", "reader"] as const).map((r) => ({ role: r, user: r, password: `${r}-pw` }));
+const as = (r: string) => ["--user", r, "--password", `${r}-pw`];
 
-describe("cluster mode - worker permissions (real nats-server)", function () {
+describe("cluster mode - per-role accounts (real nats-server)", function () {
   this.timeout(240_000);
   let server: NatsServer;
   afterEach(async () => server?.stop());
 
-  it("permissions - a worker user that can only read jobs and publish metrics runs a sweep, and cannot publish jobs", async () => {
-    server = await NatsServer.start(WORKER_PERMISSIONS);
+  it("permissions - a sweep runs with one least-privilege account per role (deploy/nats/dtf-roles.conf); a worker cannot publish jobs nor write KV, a reader cannot submit", async () => {
+    server = await NatsServer.start(serverAuthorization(ACCOUNTS));
     const dir = tmp();
-    const admin = ["--user", "admin", "--password", "admin"];
-    const sweepId = (await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...admin])).stdout.trim();
-    expect(sweepId).to.match(/^tiny-/);
-    const worker = role(["worker", "--threads", "2", "--nats", server.url, "--user", "worker", "--password", "worker"]);
-    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...admin]);
+    const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
+    expect(submitted.code, submitted.stderr).to.equal(0);
+    const sweepId = submitted.stdout.trim();
+    const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
     try {
-      const until = Date.now() + 120_000;
-      for (;;) {
-        const r = await dtf(["status", sweepId, "--json", "--nats", server.url, ...admin]);
-        if (r.code === 0 && JSON.parse(r.stdout).done === 12) break;
-        if (Date.now() > until) throw new Error(`not done: ${r.stdout}`);
-        await new Promise((res) => setTimeout(res, 300));
-      }
+      expect((await waitDone(server.url, sweepId, 12, 120_000, as("reader"))).done).to.equal(12);
     } finally {
       await stopped(worker);
       await stopped(aggregator);
     }
-    const nc = await connect({ servers: server.url, user: "worker", pass: "worker" });
-    const { jetstream } = await import("@nats-io/jetstream");
-    let refused = "";
-    await jetstream(nc)
-      .publish("dtf.jobs.x", new Uint8Array([1]), { timeout: 2000 })
-      .catch((e: Error) => {
-        refused = e.message;
-      });
-    await nc.close();
-    expect(refused, "publishing a job must be refused").to.not.equal("");
+    expect(worker.log()).to.not.match(/permission/i);
+    expect(aggregator.log()).to.not.match(/permission/i);
+    const refused = async (user: string, subject: string) => {
+      const nc = await connect({ servers: server.url, user, pass: `${user}-pw` });
+      const { jetstream } = await import("@nats-io/jetstream");
+      let error = "";
+      await jetstream(nc)
+        .publish(subject, new Uint8Array([1]), { timeout: 2000 })
+        .catch((e: Error) => {
+          error = e.message;
+        });
+      await nc.close();
+      return error;
+    };
+    expect(await refused("worker", "dtf.jobs.x"), "a worker publishing a job").to.not.equal("");
+    expect(await refused("worker", `$KV.dtf_sweeps.done.${sweepId}.forged`), "a worker marking a run done").to.not.equal("");
+    expect(await refused("aggregator", "dtf.jobs.x"), "an aggregator publishing a job").to.not.equal("");
+    const reader = await dtf(["submit", writeSpec(dir, 300, "other"), "--nats", server.url, ...as("reader")]);
+    expect(reader.code, "a reader cannot submit").to.not.equal(0);
+  });
+
+  it("permissions - the shipped example server configuration is generated from the role table", () => {
+    const file = new URL("../deploy/nats/dtf-roles.conf", import.meta.url);
+    expect(readFileSync(file, "utf8")).to.equal(exampleServerConfig());
   });
 });

@@ -60,12 +60,17 @@ export class NatsServer {
     });
   }
 
-  async stop(): Promise<void> {
+  /** kill -9: no chance to flush anything. */
+  async kill(): Promise<void> {
+    return this.stop("SIGKILL");
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once("exit", () => resolve());
-      child.kill("SIGTERM");
+      child.kill(signal);
     });
     this.child = null;
   }

@@ -161,7 +161,9 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     const prior = staged.get(key) ?? (await store.storedRun(result.sweep_id, result.run_id));
     if (prior) {
       if (sameResult(prior, asStored(result))) {
+        // stored by an earlier life of this aggregator that died before writing the done marker
         counters.duplicates++;
+        if (FINISHED.has(result.status)) finished.push(result);
         return;
       }
       if (FINISHED.has(prior.status)) {

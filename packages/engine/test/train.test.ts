@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { SpecError } from "../src/errors.ts";
-import type { MetricPoint } from "../src/metrics.ts";
 import { singularValuesFromGram } from "../src/linalg.ts";
+import type { MetricPoint } from "../src/metrics.ts";
 import { makeProblem } from "../src/problem.ts";
 import { Rng, sampleWithoutReplacement } from "../src/rng.ts";
 import { resolveRunSpec } from "../src/spec.ts";

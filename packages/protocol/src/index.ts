@@ -14,4 +14,6 @@ export {
   RUN_STATUSES,
 } from "./codec.ts";
 export { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, redact, STREAMS, SUBJECTS, sweepTokenOf, token } from "./names.ts";
+export type { Account, Permissions, Role } from "./permissions.ts";
+export { EXAMPLE_ACCOUNTS, exampleServerConfig, ROLE_PERMISSIONS, serverAuthorization } from "./permissions.ts";
 export { codeVersion } from "./version.ts";

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";

@@ -1,0 +1,113 @@
+import { CONSUMERS, KV_BUCKET, STREAMS } from "./names.ts";
+
+/**
+ * The least NATS permissions each role needs (the threat model of docs/cluster.md). The example
+ * server configuration `deploy/nats/dtf-roles.conf` is generated from this table and a test keeps
+ * the two equal; the cluster tests run whole sweeps with one account per role.
+ * - submitter: creates the topology, publishes jobs, records/cancels sweeps, handles dead letters;
+ * - worker: pulls jobs, publishes metrics, results and dead letters; reads sweep records;
+ * - aggregator: reads results through its own consumers, writes `done` markers, dead-letters,
+ *   moves undeliverable jobs to the dead letters, clears a finished sweep's stale jobs;
+ * - reader: `dtf status` and `dtf dlq` (listing): reads stream and KV state only.
+ * No role but the submitter may publish jobs, and no role may write another's KV keys.
+ */
+export type Role = "submitter" | "worker" | "aggregator" | "reader";
+export type Permissions = { publish: string[]; subscribe: string[] };
+
+const API = "$JS.API";
+const KV = `KV_${KV_BUCKET}`;
+const readKv = [`${API}.DIRECT.GET.${KV}.>`, `${API}.STREAM.MSG.GET.${KV}`];
+/** `kv.keys()` reads through an ordered consumer it creates and deletes on the bucket's stream. */
+const listKv = [`${API}.CONSUMER.CREATE.${KV}.>`, `${API}.CONSUMER.DELETE.${KV}.>`, `${API}.CONSUMER.INFO.${KV}.>`, `$JS.FC.${KV}.>`];
+/** `ensureTopology` looks at every object before creating what is missing. */
+const inspect = [`${API}.INFO`, `${API}.STREAM.INFO.*`, `${API}.CONSUMER.INFO.${STREAMS.jobs}.${CONSUMERS.workers}`];
+const replies = ["_INBOX.>"];
+
+export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
+  submitter: {
+    publish: [
+      ...inspect,
+      `${API}.STREAM.CREATE.*`,
+      `${API}.CONSUMER.CREATE.${STREAMS.jobs}.>`,
+      `${API}.CONSUMER.DURABLE.CREATE.${STREAMS.jobs}.${CONSUMERS.workers}`,
+      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
+      `${API}.STREAM.MSG.GET.${STREAMS.dlq}`,
+      `${API}.STREAM.MSG.DELETE.${STREAMS.dlq}`,
+      ...readKv,
+      ...listKv,
+      `$KV.${KV_BUCKET}.sweep.>`,
+      `$KV.${KV_BUCKET}.cancel.>`,
+      `$KV.${KV_BUCKET}.generation.>`,
+      "dtf.jobs.>",
+    ],
+    subscribe: replies,
+  },
+  worker: {
+    publish: [
+      ...inspect,
+      `${API}.CONSUMER.MSG.NEXT.${STREAMS.jobs}.${CONSUMERS.workers}`,
+      `$JS.ACK.${STREAMS.jobs}.${CONSUMERS.workers}.>`,
+      ...readKv,
+      "dtf.metrics.>",
+      "dtf.results.>",
+      "dtf.dlq.>",
+    ],
+    subscribe: replies,
+  },
+  aggregator: {
+    publish: [
+      ...inspect,
+      `${API}.CONSUMER.CREATE.${STREAMS.results}.>`,
+      `${API}.CONSUMER.DURABLE.CREATE.${STREAMS.results}.>`,
+      `${API}.CONSUMER.INFO.${STREAMS.results}.>`,
+      `${API}.CONSUMER.MSG.NEXT.${STREAMS.results}.>`,
+      `$JS.ACK.${STREAMS.results}.>`,
+      `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
+      `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
+      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
+      ...readKv,
+      ...listKv,
+      `$KV.${KV_BUCKET}.done.>`,
+      "dtf.dlq.>",
+    ],
+    subscribe: [...replies, `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`],
+  },
+  reader: {
+    publish: [...inspect, `${API}.STREAM.MSG.GET.${STREAMS.dlq}`, ...readKv, ...listKv],
+    subscribe: replies,
+  },
+};
+
+export type Account = { role: Role; user: string; password: string };
+
+const list = (xs: string[]) => xs.map((x) => JSON.stringify(x)).join(", ");
+
+/** A nats-server `authorization` block with one user per account, each with its role's permissions. */
+export function serverAuthorization(accounts: Account[]): string {
+  const users = accounts.map((a) => {
+    const p = ROLE_PERMISSIONS[a.role];
+    return `    # ${a.role}\n    { user: ${JSON.stringify(a.user)}, password: ${JSON.stringify(a.password)}, permissions: {\n        publish: { allow: [${list(p.publish)}] }\n        subscribe: { allow: [${list(p.subscribe)}] }\n    } }`;
+  });
+  return `authorization {\n  users = [\n${users.join("\n")}\n  ]\n}\n`;
+}
+
+/** The accounts of the example configuration (`deploy/nats/dtf-roles.conf`): replace the passwords. */
+export const EXAMPLE_ACCOUNTS: Account[] = (["submitter", "worker", "aggregator", "reader"] as const).map((role) => ({
+  role,
+  user: `dtf-${role}`,
+  password: `change-me-${role}`,
+}));
+
+/** The example server configuration: JetStream on, one account per role. */
+export function exampleServerConfig(): string {
+  return `# nats-server configuration for dtf: JetStream plus one user per role with the least permissions
+# that work (generated from packages/protocol/src/permissions.ts by scripts/gen-nats-roles.ts; a
+# test keeps them equal). Replace the passwords (or use nkeys / a credentials file per role), and
+# give each process the user of its role: dtf submit --user dtf-submitter --password …, and so on.
+# The submitter creates the streams and the workers' consumer: submit a sweep before starting
+# workers (which may only look at the topology); each aggregator creates its own consumer.
+jetstream {
+  store_dir: "/data/jetstream"
+}
+${serverAuthorization(EXAMPLE_ACCOUNTS)}`;
+}

@@ -1,0 +1,106 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ResultStore } from "@dtf/store";
+import { expect } from "chai";
+
+/** Helpers for tests that drive the real `dtf` command (child processes) against real servers. */
+export const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
+export const tmp = () => mkdtempSync(join(tmpdir(), "dtf-cluster-"));
+
+export type Ran = { code: number; stdout: string; stderr: string };
+
+/** Runs `dtf ARGS` to completion. */
+export function dtf(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { maxBuffer: 64 << 20, env }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A long-running dtf role (worker, aggregate) as a child process; its output is kept in `log()`. */
+export function role(args: string[]): ChildProcess & { log: () => string } {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] }) as ChildProcess & { log: () => string };
+  let log = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    log += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    log += d.toString();
+  });
+  child.log = () => log;
+  return child;
+}
+
+export const stopped = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill(signal);
+  });
+
+/** Resolves when `what()` is true, polling; rejects with `message()` after `timeoutMs`. */
+export async function until(what: () => Promise<boolean> | boolean, timeoutMs: number, message: () => string | Promise<string>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await what())) {
+    if (Date.now() > end) throw new Error(await message());
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The tiny test sweep: depth 1–3 × observations (default 60, 120) × 2 seeds. */
+export function writeSpec(dir: string, steps = 2500, name = "tiny", observations = [60, 120]): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}\nbase: { model: cp, order: 3, dim: 6, components: 36, target_rank: 2, init_std: 0.1, lr: 0.002, steps: ${steps}, eval_every: 100 }\ngrid: { depth: [1, 2, 3], observations: [${observations.join(", ")}] }\nseeds: 2\n`,
+  );
+  return file;
+}
+
+export async function status(url: string, sweepId: string, extra: string[] = []) {
+  const r = await dtf(["status", sweepId, "--json", "--nats", url, ...extra]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { done: number; dead: number; queued: number; running: number; total: number }) : null;
+}
+
+export async function waitDone(url: string, sweepId: string, total: number, timeoutMs = 120_000, extra: string[] = []) {
+  let last: Awaited<ReturnType<typeof status>> = null;
+  await until(
+    async () => {
+      last = await status(url, sweepId, extra);
+      return last !== null && last.done + last.dead >= total;
+    },
+    timeoutMs,
+    () => `sweep not done in time: ${JSON.stringify(last)}`,
+  );
+  return last!;
+}
+
+/** Every table's rows of a store, in key order (the comparable part: no timings). */
+export async function rows(dir: string, sweepId?: string) {
+  const store = await ResultStore.open(dir);
+  const where = sweepId ? `WHERE sweep_id = '${sweepId}'` : "";
+  try {
+    return {
+      runs: await store.query(`SELECT run_id, status, steps, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM runs ${where} ORDER BY run_id`),
+      metrics: await store.query(`SELECT run_id, step, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM metrics ${where} ORDER BY run_id, step`),
+      norms: await store.query(`SELECT run_id, step, k, norm, gamma FROM component_norms ${where} ORDER BY run_id, step, k`),
+      attempts: await store.query<{ attempt: number }>(`SELECT attempt FROM runs ${where}`),
+      sweeps: await store.query(`SELECT sweep_id, name, spec_json, total_runs FROM sweeps ${where} ORDER BY sweep_id`),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The cluster's store holds exactly the rows (bit for bit) of the local run's store. */
+export async function expectSameRows(localDir: string, clusterDir: string, sweepId?: string) {
+  const a = await rows(localDir, sweepId);
+  const b = await rows(clusterDir, sweepId);
+  expect(b.runs).to.deep.equal(a.runs);
+  expect(b.metrics).to.deep.equal(a.metrics);
+  expect(b.norms).to.deep.equal(a.norms);
+  expect(b.sweeps).to.deep.equal(a.sweeps);
+}

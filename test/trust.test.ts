@@ -1,0 +1,274 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveRunSpec } from "@dtf/engine";
+import { decodeRunResult, encodeMetricBatch, encodeRunResult, type RunResult, SUBJECTS } from "@dtf/protocol";
+import { ResultStore } from "@dtf/store";
+import { expandRuns, loadSweepText, runIdOf } from "@dtf/sweep";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { expect } from "chai";
+import { dtf, expectSameRows, role, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
+import { NatsServer } from "./support/nats-server.ts";
+
+/**
+ * Regression tests of "trust the data" (issue 8), each against a real nats-server: what an
+ * adversarial operator did that lost, mixed or forged data before, and must not any more.
+ */
+describe("trust the data - cluster mode (real nats-server)", function () {
+  this.timeout(400_000);
+  let server: NatsServer;
+  afterEach(async () => server?.stop());
+
+  /** One finished cluster sweep (worker + aggregator) and its local twin, shared by the forgery tests. */
+  async function finishedSweep(dir: string, beforeWorkers: (sweepId: string) => Promise<void> = async () => undefined) {
+    const spec = writeSpec(dir, 300);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const out = join(dir, "cluster");
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    await beforeWorkers(sweepId);
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    await waitDone(server.url, sweepId, 12);
+    await stopped(worker);
+    return { spec, local, out, sweepId, aggregator };
+  }
+
+  it("two sweeps - a second sweep that shares runs with the first is not swallowed by the duplicate window; both complete and 'submitted' counts what the server took", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const a = await dtf(["submit", writeSpec(dir, 300, "a"), "--nats", server.url]);
+    const b = await dtf(["submit", writeSpec(dir, 300, "b", [60, 120, 180]), "--nats", server.url]);
+    expect(b.stderr).to.contain("submitted 18 of 18 runs");
+    const again = await dtf(["submit", writeSpec(dir, 300, "b", [60, 120, 180]), "--nats", server.url]);
+    expect(again.stderr, "a resubmission within the window stores nothing new").to.contain("submitted 0 of 18 runs (0 already done, 18 already queued)");
+    const out = join(dir, "out");
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    try {
+      expect((await waitDone(server.url, a.stdout.trim(), 12)).done).to.equal(12);
+      expect((await waitDone(server.url, b.stdout.trim(), 18)).done).to.equal(18);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    const store = await ResultStore.open(out);
+    const perSweep = await store.query("SELECT s.name, count(*)::INTEGER AS runs FROM runs JOIN sweeps s USING (sweep_id) GROUP BY s.name ORDER BY 1");
+    await store.close();
+    expect(perSweep).to.deep.equal([
+      { name: "a", runs: 12 },
+      { name: "b", runs: 18 },
+    ]);
+  });
+
+  it("forgery - results that overwrite a stored run, add a run outside the sweep, name another sweep, or carry values a column cannot hold are dead-lettered; metrics that rewrite stored steps are kept as first written; aggregation goes on", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const nc = await connect({ servers: server.url });
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    // before any worker runs: a result for a run of the sweep with a value no column holds
+    const { spec, local, out, sweepId, aggregator } = await finishedSweep(dir, async (id) => {
+      const [first] = expandRuns(loadSweepText(readFileSync(join(dir, "tiny.yaml"), "utf8"), "tiny.yaml").sweep);
+      const job = { sweep_id: id, run_id: first.runId, attempt: 1, spec: first.spec, point: first.point };
+      const unstorable: RunResult = {
+        sweep_id: id, run_id: first.runId, attempt: 1, status: "ok", stop_reason: "max_steps", steps: 3_000_000_000, final: null,
+        threshold_steps: {}, wall_ms: 1, engine: "js", code_version: "x", worker_id: "mallory", error: "", job,
+      };
+      await js.publish(SUBJECTS.result(id), encodeRunResult(unstorable));
+    });
+    try {
+      const [first, second] = [...expandRuns(loadSweepText(readFileSync(spec, "utf8"), spec).sweep)];
+      const genuine = await storedResultOf(nc, sweepId, first.runId);
+      const forge = (r: Partial<RunResult>, subject = SUBJECTS.result(sweepId)) => js.publish(subject, encodeRunResult({ ...genuine, ...r }));
+      await forge({ stop_reason: "forged", attempt: 7, worker_id: "mallory" }); // overwrite a stored run
+      const outsider = resolveRunSpec({ ...first.spec, seed: 99 });
+      const outsiderJob = { ...genuine.job!, spec: outsider, run_id: runIdOf(outsider), point: { ...first.point, seed: 99 } };
+      await forge({ run_id: outsiderJob.run_id, job: outsiderJob }); // a run not in the sweep
+      await forge({}, SUBJECTS.result("other-sweep")); // payload and subject disagree
+      await forge({ run_id: second.runId, job: { ...genuine.job!, run_id: second.runId } }); // another run's id on this run's spec
+      const batch = { sweep_id: sweepId, run_id: first.runId, attempt: 1, points: [{ ...genuine.final!, step: 0, train_loss: 1234.5 }] };
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(batch)); // rewrite a stored step
+      await js.publish(SUBJECTS.metrics("nosuchsweep"), encodeMetricBatch({ ...batch, sweep_id: "nosuchsweep" })); // an unknown sweep
+      await until(
+        async () => (await jsm.streams.info("DTF_DLQ")).state.messages === 7,
+        60_000,
+        async () => `dead letters: ${(await dtf(["dlq", sweepId, "--nats", server.url])).stdout}\n${aggregator.log()}`,
+      );
+      const s = (await status(server.url, sweepId))!;
+      expect([s.done, s.dead], "12 genuine runs, 5 letters of this sweep").to.deep.equal([12, 5]);
+      const letters = (await dtf(["dlq", sweepId, "--nats", server.url])).stdout;
+      for (const reason of ["runs.steps must be an integer", "is already stored (attempt 1", "is not a run of sweep", "the point or spec sent with run", "repeat stored steps with other values"]) {
+        expect(letters).to.contain(reason);
+      }
+      const elsewhere = async (subject: string) => (await jsm.streams.info("DTF_DLQ", { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+      expect(await elsewhere(SUBJECTS.dlq("other-sweep"))).to.equal(1);
+      expect(await elsewhere(SUBJECTS.dlq("nosuchsweep"))).to.equal(1);
+      expect(aggregator.log()).to.contain("dead-lettered a message on");
+      // requeueing moves only dead jobs: these letters are records, not work
+      expect((await dtf(["dlq", sweepId, "--requeue", "--nats", server.url])).stdout).to.contain("0 dead jobs requeued, 5 letters that are not jobs kept");
+      // a later, genuine sweep is still aggregated: nothing wedged
+      const next = await dtf(["submit", writeSpec(dir, 300, "after"), "--nats", server.url]);
+      const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+      try {
+        expect((await waitDone(server.url, next.stdout.trim(), 12)).done).to.equal(12);
+      } finally {
+        await stopped(worker);
+      }
+    } finally {
+      await nc.close();
+      await stopped(aggregator);
+    }
+    await expectSameRows(local, out, sweepId);
+  });
+
+  it("two aggregators - two stores on different directories each get every run of the sweep (one consumer per store), both equal to dtf run", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const spec = writeSpec(dir, 1500);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const one = role(["aggregate", "--out", join(dir, "one"), "--nats", server.url]);
+    const two = role(["aggregate", "--out", join(dir, "two"), "--nats", server.url, "--sweep", sweepId]);
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    try {
+      await waitDone(server.url, sweepId, 12);
+      // both stores have it all (the done markers may come from either)
+      for (const store of ["one", "two"]) {
+        await until(async () => (await countRuns(join(dir, store))) === 12, 30_000, () => `${store} is incomplete`);
+      }
+    } finally {
+      await stopped(worker);
+      await stopped(one);
+      await stopped(two);
+    }
+    await expectSameRows(local, join(dir, "one"));
+    await expectSameRows(local, join(dir, "two"));
+  });
+
+  it("readers - dtf export and dtf report work on a store while its aggregator writes it (a snapshot on request)", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const { out, sweepId, aggregator } = await finishedSweep(dir);
+    try {
+      expect(aggregator.exitCode, "still aggregating").to.equal(null);
+      const exported = await dtf(["export", out, "--format", "csv", "--to", join(dir, "csv")]);
+      expect(exported.code, exported.stderr).to.equal(0);
+      expect(readFileSync(join(dir, "csv", "runs.csv"), "utf8").trim().split("\n")).to.have.length(13);
+      const report = await dtf(["report", out]);
+      expect(report.code, report.stderr).to.equal(0);
+      expect(report.stdout).to.contain("12 runs");
+      expect(readFileSync(join(out, "report.html"), "utf8")).to.contain(sweepId);
+    } finally {
+      await stopped(aggregator);
+    }
+    expect(existsSync(join(out, ".writer.json")), "the writer's record is removed when it stops").to.equal(false);
+  });
+
+  it("locked store - a second aggregator on a directory another one writes exits 1 with the reason instead of hanging", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const first = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url]);
+    try {
+      await until(() => first.log().includes("aggregating into"), 30_000, () => first.log());
+      const t = Date.now();
+      const second = await dtf(["aggregate", "--out", join(dir, "out"), "--nats", server.url]);
+      expect(second.code).to.equal(1);
+      expect(second.stderr).to.contain("another process (an aggregator or dtf run) is writing it");
+      expect(second.stderr).to.not.contain("    at ");
+      expect(Date.now() - t).to.be.below(15_000);
+    } finally {
+      await stopped(first);
+    }
+  });
+
+  it("server kill -9 - nats-server killed mid-sweep and restarted: every run lands once, rows equal dtf run, and status ends with nothing queued or running", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const spec = writeSpec(dir, 3000);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const out = join(dir, "cluster");
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    try {
+      await until(async () => ((await status(server.url, sweepId))?.done ?? 0) >= 4, 120_000, () => "no progress");
+      await server.kill();
+      await new Promise((r) => setTimeout(r, 500));
+      await server.restart();
+      await waitDone(server.url, sweepId, 12, 240_000);
+      await until(
+        async () => {
+          const s = await status(server.url, sweepId);
+          return s !== null && s.queued === 0 && s.running === 0;
+        },
+        30_000,
+        async () => `status after completion: ${JSON.stringify(await status(server.url, sweepId))}`,
+      );
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    await expectSameRows(local, out);
+    expect((await rows(out)).runs).to.have.length(12);
+  });
+
+  it("disk full - commits that fail for lack of space are logged and retried; once space is back the sweep completes with nothing lost", async function () {
+    const mountPoint = tmp();
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", mountPoint], { stdio: "ignore" });
+    } catch {
+      this.skip(); // mounting a small file system needs root (CI runs as root)
+    }
+    try {
+      server = await NatsServer.start();
+      const dir = tmp();
+      const spec = writeSpec(dir, 3000);
+      const local = join(dir, "local");
+      expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+      const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+      const out = join(mountPoint, "store");
+      const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+      const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+      try {
+        await until(() => /commit failed|No space/i.test(aggregator.log()), 120_000, () => `no commit failed: ${aggregator.log()}`);
+        execFileSync("mount", ["-o", "remount,size=64m", mountPoint]);
+        await waitDone(server.url, sweepId, 12, 240_000);
+      } finally {
+        await stopped(worker);
+        await stopped(aggregator);
+      }
+      expect(aggregator.log()).to.match(/commit failed, will retry \(\d+ messages held, not acked\)/);
+      await expectSameRows(local, out);
+    } finally {
+      execFileSync("umount", ["-l", mountPoint]);
+    }
+  });
+});
+
+/** The stored result of a run, re-read from the results stream (a genuine message to forge from). */
+async function storedResultOf(nc: NatsConnection, sweepId: string, runId: string): Promise<RunResult> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info("DTF_RESULTS");
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage("DTF_RESULTS", { seq }).catch(() => null);
+    if (m?.subject !== SUBJECTS.result(sweepId)) continue;
+    const r = decodeRunResult(m.data);
+    if (r.run_id === runId) return r;
+  }
+  throw new Error(`no result of ${runId}`);
+}
+
+async function countRuns(dir: string): Promise<number> {
+  const { openForReading } = await import("@dtf/store");
+  const store = await openForReading(dir);
+  try {
+    const [{ n }] = await store.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM runs");
+    return n;
+  } finally {
+    await store.close();
+  }
+}
