@@ -7,7 +7,7 @@ import { ResultStore } from "@dtf/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
-import { bin, dtf, expectSameRows, role, rows, stopped, tmp, waitDone, writeSpec } from "./support/dtf.ts";
+import { bin, dtf, expectSameRows, localThenSubmit, role, rows, stopped, tmp, waitDone, writeSpec } from "./support/dtf.ts";
 import { freePort, NatsServer } from "./support/nats-server.ts";
 
 describe("cluster mode (real nats-server)", function () {
@@ -92,11 +92,8 @@ describe("cluster mode (real nats-server)", function () {
   for (const what of ["aggregator", "nats-server"] as const) {
     it(`restart - ${what} restarted mid-sweep: the sweep completes with no metric point lost or duplicated`, async () => {
       const dir = tmp();
-      const spec = writeSpec(dir, 8000);
-      const local = join(dir, "local");
-      expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
       server = await NatsServer.start();
-      const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+      const { local, sweepId } = await localThenSubmit(server.url, dir, 8000);
       const out = join(dir, "cluster");
       const worker = role(["worker", "--threads", "2", "--nats", server.url]);
       let aggregator = role(["aggregate", "--out", out, "--nats", server.url]);

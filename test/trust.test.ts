@@ -8,7 +8,7 @@ import { expandRuns, loadSweepText, runIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { expect } from "chai";
-import { dtf, expectSameRows, role, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
+import { dtf, expectSameRows, localThenSubmit, role, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
 import { NatsServer } from "./support/nats-server.ts";
 
 /**
@@ -22,10 +22,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
 
   /** One finished cluster sweep (worker + aggregator) and its local twin, shared by the forgery tests. */
   async function finishedSweep(dir: string, beforeWorkers: (sweepId: string) => Promise<void> = async () => undefined) {
-    const spec = writeSpec(dir, 300);
-    const local = join(dir, "local");
-    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
-    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const { spec, local, sweepId } = await localThenSubmit(server.url, dir, 300);
     const out = join(dir, "cluster");
     const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
     await beforeWorkers(sweepId);
@@ -126,10 +123,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
   it("two aggregators - two stores on different directories each get every run of the sweep (one consumer per store), both equal to dtf run", async () => {
     server = await NatsServer.start();
     const dir = tmp();
-    const spec = writeSpec(dir, 1500);
-    const local = join(dir, "local");
-    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
-    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const { local, sweepId } = await localThenSubmit(server.url, dir, 1500);
     const one = role(["aggregate", "--out", join(dir, "one"), "--nats", server.url]);
     const two = role(["aggregate", "--out", join(dir, "two"), "--nats", server.url, "--sweep", sweepId]);
     const worker = role(["worker", "--threads", "2", "--nats", server.url]);
@@ -187,10 +181,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
   it("server kill -9 - nats-server killed mid-sweep and restarted: every run lands once, rows equal dtf run, and status ends with nothing queued or running", async () => {
     server = await NatsServer.start();
     const dir = tmp();
-    const spec = writeSpec(dir, 3000);
-    const local = join(dir, "local");
-    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
-    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const { local, sweepId } = await localThenSubmit(server.url, dir, 3000);
     const out = join(dir, "cluster");
     const worker = role(["worker", "--threads", "2", "--nats", server.url]);
     const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
@@ -226,10 +217,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     try {
       server = await NatsServer.start();
       const dir = tmp();
-      const spec = writeSpec(dir, 3000);
-      const local = join(dir, "local");
-      expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
-      const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+      const { local, sweepId } = await localThenSubmit(server.url, dir, 3000);
       const out = join(mountPoint, "store");
       const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
       const worker = role(["worker", "--threads", "2", "--nats", server.url]);

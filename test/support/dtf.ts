@@ -20,6 +20,12 @@ export function dtf(args: string[], env: NodeJS.ProcessEnv = process.env): Promi
   });
 }
 
+const live = new Set<ChildProcess & { log: () => string }>();
+
+/** The tail of every running role's output (for the message of a test that timed out). */
+export const roleLogs = () =>
+  [...live].map((c) => `--- dtf ${(c.spawnargs[2] ?? "").trim()} (pid ${c.pid}):\n${c.log().slice(-1500)}`).join("\n");
+
 /** A long-running dtf role (worker, aggregate) as a child process; its output is kept in `log()`. */
 export function role(args: string[]): ChildProcess & { log: () => string } {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] }) as ChildProcess & { log: () => string };
@@ -31,6 +37,8 @@ export function role(args: string[]): ChildProcess & { log: () => string } {
     log += d.toString();
   });
   child.log = () => log;
+  live.add(child);
+  child.once("exit", () => live.delete(child));
   return child;
 }
 
@@ -73,7 +81,7 @@ export async function waitDone(url: string, sweepId: string, total: number, time
       return last !== null && last.done + last.dead >= total;
     },
     timeoutMs,
-    () => `sweep not done in time: ${JSON.stringify(last)}`,
+    () => `sweep not done in time: ${JSON.stringify(last)}\n${roleLogs()}`,
   );
   return last!;
 }
@@ -103,4 +111,18 @@ export async function expectSameRows(localDir: string, clusterDir: string, sweep
   expect(b.metrics).to.deep.equal(a.metrics);
   expect(b.norms).to.deep.equal(a.norms);
   expect(b.sweeps).to.deep.equal(a.sweeps);
+}
+
+/**
+ * The tiny sweep (with `steps`) run locally into DIR/local (the reference rows) and submitted to
+ * the server at `url`; the cluster's store must end up equal to the local one.
+ */
+export async function localThenSubmit(url: string, dir: string, steps: number) {
+  const spec = writeSpec(dir, steps);
+  const local = join(dir, "local");
+  const ran = await dtf(["run", spec, "--out", local, "--threads", "2"]);
+  expect(ran.code, ran.stderr).to.equal(0);
+  const submitted = await dtf(["submit", spec, "--nats", url]);
+  expect(submitted.code, submitted.stderr).to.equal(0);
+  return { spec, local, sweepId: submitted.stdout.trim() };
 }

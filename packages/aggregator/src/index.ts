@@ -80,7 +80,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
       received = [];
       finished = [];
       staged = new Map();
-      if (msgs.length === 0) return;
+      if (msgs.length === 0 && results.length === 0) return;
       try {
         await store.commit();
       } catch (err) {
@@ -101,7 +101,15 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
         await publishDeadLetter(nc, c.sweep_id, new Uint8Array(), reason, c.run_id);
         log(reason);
       }
-      for (const r of results) await markDone(r);
+      try {
+        for (const r of results) await markDone(r);
+      } catch (err) {
+        // the rows are committed; hold the messages and retry the markers with the next commit
+        received = [...msgs, ...received];
+        finished = [...results, ...finished];
+        log(`cannot write done markers, will retry: ${(err as Error).message}`);
+        throw err;
+      }
       for (const m of msgs) m.ack();
     });
     committing = run.catch(() => undefined); // one failed commit must not stop the later ones
@@ -119,7 +127,10 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     const key = KEYS.done(r.sweep_id, r.run_id);
     const isNew = await kv.create(key, "1").then(
       () => true,
-      () => false,
+      (err: Error) => {
+        if (/wrong last sequence/i.test(err.message)) return false; // marked before (a redelivery, another store)
+        throw err;
+      },
     );
     if (!isNew) return;
     const known = await sweeps.get(r.sweep_id);
@@ -148,10 +159,14 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     await store.stageMetrics(batch);
     counters.metricBatches++;
     counters.points += batch.points.length;
+    return null;
   };
 
-  /** Stages a result, or says why not: a redelivered copy is acked; a conflicting one is rejected. */
-  const onResult = async (m: JsMsg, result: RunResult): Promise<void> => {
+  /**
+   * Stages a result, or says why not: a redelivered copy is acked; a conflicting one is rejected.
+   * Returns the result when its run is finished (its done marker follows the commit).
+   */
+  const onResult = async (m: JsMsg, result: RunResult): Promise<RunResult | null> => {
     const job = result.job;
     if (!job) throw new Rejected(`result of run ${result.run_id} carries no job`);
     if (job.sweep_id !== result.sweep_id || job.run_id !== result.run_id) throw new Rejected(`result of run ${result.run_id} answers another job (${job.run_id})`);
@@ -161,10 +176,9 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     const prior = staged.get(key) ?? (await store.storedRun(result.sweep_id, result.run_id));
     if (prior) {
       if (sameResult(prior, asStored(result))) {
-        // stored by an earlier life of this aggregator that died before writing the done marker
+        // stored by an earlier life of this aggregator that may have died before writing the done marker
         counters.duplicates++;
-        if (FINISHED.has(result.status)) finished.push(result);
-        return;
+        return FINISHED.has(result.status) ? result : null;
       }
       if (FINISHED.has(prior.status)) {
         throw new Rejected(
@@ -173,18 +187,18 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
       }
       if (!FINISHED.has(result.status)) {
         counters.duplicates++; // a failed run that failed again: the first failure is kept
-        return;
+        return null;
       }
     }
     await store.stageResult(job, result);
     staged.set(key, asStored(result));
     counters.results++;
-    if (FINISHED.has(result.status)) finished.push(result);
     const version = `${result.sweep_id} ${result.code_version}`;
     if (result.code_version !== known.info.code_version && !versionsSeen.has(version)) {
       versionsSeen.add(version);
       log(`warning: sweep ${result.sweep_id} was submitted by code version ${known.info.code_version}; worker ${result.worker_id} runs ${result.code_version} (recorded per run)`);
     }
+    return FINISHED.has(result.status) ? result : null;
   };
 
   const messages = await consumer.consume({ max_messages: 1000, expires: 1000 });
@@ -192,9 +206,10 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
   try {
     for await (const m of messages) {
       try {
-        if (m.subject.startsWith("dtf.metrics.")) await onMetrics(m, decodeMetricBatch(m.data));
-        else await onResult(m, decodeRunResult(m.data));
+        const done = m.subject.startsWith("dtf.metrics.") ? await onMetrics(m, decodeMetricBatch(m.data)) : await onResult(m, decodeRunResult(m.data));
+        // together, with no await between: a commit takes a message and its done marker or neither
         received.push(m);
+        if (done) finished.push(done);
       } catch (err) {
         if (err instanceof Rejected || err instanceof ProtocolError || err instanceof StoreError) await deadLetter(m, err.message);
         else {

@@ -167,33 +167,72 @@ static void scatter_row(const int32_t *rows, int t, const int32_t *modes, int si
   }
 }
 
+/* Every row index of a group's rows[] (count × size) names a row of its mode's factor. */
+static bool rows_fit(const int32_t *rows, size_t count, const int32_t *modes, int size, const size_t *factorRows) {
+  for (size_t t = 0; t < count; t++)
+    for (int u = 0; u < size; u++) {
+      int32_t row = rows[t * size + u];
+      if (row < 0 || (size_t)row >= factorRows[modes[u]]) return false;
+    }
+  return true;
+}
+
 static napi_value CpCompletion(napi_env env, napi_callback_info info) {
   ARGS(15);
   int R = int_arg(&A, 0);
   size_t nOuterModes = 0, nInnerModes = 0, nOuterRows = 0, nStart = 0, nInnerRows = 0, m = 0, nE = 0;
+  size_t nY = 0, nP = 0, nOuterP = 0, nOuterE = 0, nTmp = 0;
   int32_t *outerModes = i32(&A, 1, &nOuterModes), *innerModes = i32(&A, 2, &nInnerModes);
   int32_t *outerRows = i32(&A, 3, &nOuterRows), *outerStart = i32(&A, 4, &nStart);
   int32_t *innerRows = i32(&A, 5, &nInnerRows), *obsInner = i32(&A, 6, &m);
-  double *y = f64(&A, 7, NULL);
-  double *innerP = f64(&A, 8, NULL), *innerE = f64(&A, 9, &nE);
-  double *outerP = f64(&A, 10, NULL), *outerE = f64(&A, 11, NULL), *tmp = f64(&A, 12, NULL);
+  double *y = f64(&A, 7, &nY);
+  double *innerP = f64(&A, 8, &nP), *innerE = f64(&A, 9, &nE);
+  double *outerP = f64(&A, 10, &nOuterP), *outerE = f64(&A, 11, &nOuterE), *tmp = f64(&A, 12, &nTmp);
   double *factors[MAX_ORDER], *grads[MAX_ORDER];
-  size_t gradLen[MAX_ORDER];
-  int order = f64_list(&A, 13, factors, NULL);
+  size_t factorLen[MAX_ORDER], gradLen[MAX_ORDER], factorRows[MAX_ORDER];
+  int order = f64_list(&A, 13, factors, factorLen);
   int orderG = f64_list(&A, 14, grads, gradLen);
   if (A.failed) return NULL;
-  if (order != orderG || (int)(nOuterModes + nInnerModes) != order || R < 1 || nStart < 1) {
+  if (order != orderG || (int)(nOuterModes + nInnerModes) != order || R < 1 || nStart < 1 || nOuterModes < 1 ||
+      nInnerModes < 1 || nInnerRows % nInnerModes != 0) {
     fail(&A, "cpCompletion: inconsistent plan");
     return NULL;
   }
   int sOut = (int)nOuterModes, sIn = (int)nInnerModes;
-  int innerCount = (int)(nInnerRows / sIn), outerCount = (int)nStart - 1;
-  for (int t = 0; t < innerCount; t++) row_product(innerRows, t, innerModes, sIn, factors, R, innerP + (size_t)t * R);
+  size_t innerCount = nInnerRows / sIn, outerCount = nStart - 1;
+  /* Every buffer and index the loops below touch is checked first: a bad plan is an error, never
+     a read or write out of bounds. */
+  for (int n = 0; n < order; n++) {
+    if (factorLen[n] % (size_t)R != 0 || gradLen[n] != factorLen[n]) fail(&A, "cpCompletion: a factor or gradient is not rows × R");
+    factorRows[n] = factorLen[n] / (size_t)R;
+  }
+  for (int u = 0; u < sOut; u++)
+    if (outerModes[u] < 0 || outerModes[u] >= order) fail(&A, "cpCompletion: an outer mode is out of range");
+  for (int u = 0; u < sIn; u++)
+    if (innerModes[u] < 0 || innerModes[u] >= order) fail(&A, "cpCompletion: an inner mode is out of range");
+  if (A.failed) return NULL;
+  need(&A, nY, m, "cpCompletion: fewer values than observations");
+  need(&A, nP, innerCount * (size_t)R, "cpCompletion: innerP is too short");
+  need(&A, nE, innerCount * (size_t)R, "cpCompletion: innerE is too short");
+  need(&A, nOuterP, (size_t)R, "cpCompletion: outerP is too short");
+  need(&A, nOuterE, (size_t)R, "cpCompletion: outerE is too short");
+  need(&A, nTmp, (size_t)R, "cpCompletion: tmp is too short");
+  need(&A, nOuterRows, outerCount * (size_t)sOut, "cpCompletion: outerRows is too short");
+  if (A.failed) return NULL;
+  if (outerStart[0] != 0 || (size_t)outerStart[outerCount] != m) fail(&A, "cpCompletion: outerStart does not span the observations");
+  for (size_t t = 0; t < outerCount && !A.failed; t++)
+    if (outerStart[t] > outerStart[t + 1]) fail(&A, "cpCompletion: outerStart is not increasing");
+  for (size_t k = 0; k < m && !A.failed; k++)
+    if (obsInner[k] < 0 || (size_t)obsInner[k] >= innerCount) fail(&A, "cpCompletion: an observation's inner row is out of range");
+  if (!A.failed && (!rows_fit(outerRows, outerCount, outerModes, sOut, factorRows) || !rows_fit(innerRows, innerCount, innerModes, sIn, factorRows)))
+    fail(&A, "cpCompletion: a row index is out of its factor");
+  if (A.failed) return NULL;
+  for (int t = 0; t < (int)innerCount; t++) row_product(innerRows, t, innerModes, sIn, factors, R, innerP + (size_t)t * R);
   memset(innerE, 0, sizeof(double) * nE);
   for (int n = 0; n < order; n++) memset(grads[n], 0, sizeof(double) * gradLen[n]);
   const double c = 2.0 / (double)m;
   double loss = 0;
-  for (int t = 0; t < outerCount; t++) {
+  for (int t = 0; t < (int)outerCount; t++) {
     row_product(outerRows, t, outerModes, sOut, factors, R, outerP);
     memset(outerE, 0, sizeof(double) * R);
     for (int k = outerStart[t]; k < outerStart[t + 1]; k++) {
@@ -206,7 +245,7 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
     }
     scatter_row(outerRows, t, outerModes, sOut, outerE, factors, grads, R, tmp);
   }
-  for (int t = 0; t < innerCount; t++)
+  for (int t = 0; t < (int)innerCount; t++)
     scatter_row(innerRows, t, innerModes, sIn, innerE + (size_t)t * R, factors, grads, R, tmp);
   return number(env, loss / (double)m);
 }

@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { jsKernels } from "../src/kernels/js.ts";
 import { nativeKernels } from "../src/kernels/native.ts";
+import { planCpCompletion } from "../src/kernels/plan.ts";
+import type { CpCompletionPlan } from "../src/kernels/types.ts";
 import { mttkrp } from "../src/models/cp.ts";
 import { denseLossAndGrad } from "../src/models/model.ts";
 import { Rng } from "../src/rng.ts";
@@ -21,6 +23,13 @@ function configurations(): RunSpecInput[] {
       if (order === 2) out.push({ ...base, model: "matrix", width: 4 });
     }
   }
+  // widths and ranks past one 8-lane block with a remainder, so the kernels' vector loops and tails both run
+  const wide = { order: 3, init_std: 0.4, target_rank: 2, seed: 11, engine: "js" };
+  out.push({ ...wide, model: "cp", variant: "factor", dim: [5, 3, 4], depth: 1, components: 19 });
+  out.push({ ...wide, model: "cp", variant: "factor", dim: [5, 3, 4], depth: 3, components: 21, width: [11, 9, 17] });
+  out.push({ ...wide, model: "cp", variant: "component", dim: [3, 2, 3], depth: 2, components: 18 });
+  out.push({ ...wide, model: "tucker", dim: [9, 10, 3], depth: 2, core_rank: [9, 3, 2], width: [17, 10, 3] });
+  out.push({ ...wide, model: "matrix", order: 2, dim: [9, 13], depth: 3, width: 19 });
   out.push({ model: "cp", order: 3, dim: [3, 4, 2], depth: 2, components: 5, problem: "sensing", observations: 12, init_std: 0.6 });
   out.push({ model: "matrix", dim: [4, 3], depth: 3, problem: "sensing", observations: 9, init_std: 0.6, width: 2 });
   out.push({ model: "tucker", order: 3, dim: 3, depth: 2, core_rank: [2, 3, 2], problem: "sensing", observations: 10, init_std: 0.6 });
@@ -82,8 +91,13 @@ describe("engine gradients", () => {
     }
   });
 
-  const native = nativeKernels();
-  (native ? it : it.skip)("native kernels - bit-identical to the TypeScript kernels for every model", () => {
+  it("native kernels - bit-identical to the TypeScript kernels for every model", function () {
+    const native = nativeKernels();
+    if (!native) {
+      // the test command sets DTF_NATIVE_REQUIRED: there, a missing addon is a failure, not a skip
+      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon (packages/engine/build/dtf_kernels.node) did not build or load");
+      this.skip();
+    }
     for (const config of configurations()) {
       const js = buildModel(config, jsKernels).model;
       const nat = buildModel(config, native!).model;
@@ -92,5 +106,31 @@ describe("engine gradients", () => {
       expect(nat.lossAndGrad(gn), label(config)).to.equal(js.lossAndGrad(gj));
       gj.forEach((g, i) => expect(Buffer.from(gn[i].buffer).equals(Buffer.from(g.buffer)), label(config)).to.equal(true));
     }
+  });
+
+  it("native kernels - a CP completion plan whose buffers or indices do not fit is refused, never read out of bounds", function () {
+    const native = nativeKernels();
+    if (!native) {
+      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon did not build or load");
+      this.skip();
+    }
+    const dims = [4, 3, 5];
+    const R = 6;
+    const observed = Int32Array.from([0, 7, 13, 22, 31, 44, 58]);
+    const fresh = () => planCpCompletion(dims, R, observed, Float64Array.from(observed, (i) => i / 10));
+    const factors = dims.map((d) => Float64Array.from({ length: d * R }, (_, i) => Math.sin(i)));
+    const grads = () => dims.map((d) => new Float64Array(d * R));
+    expect(native!.cpCompletion(fresh(), factors, grads())).to.equal(jsKernels.cpCompletion(fresh(), factors, grads()));
+    const broken: [string, (p: CpCompletionPlan) => CpCompletionPlan][] = [
+      ["a row index out of its factor", (p) => ({ ...p, outerRows: p.outerRows.map(() => 99) })],
+      ["an observation's inner row out of range", (p) => ({ ...p, obsInner: p.obsInner.map(() => 1000) })],
+      ["a short scratch buffer", (p) => ({ ...p, innerE: new Float64Array(1) })],
+      ["a negative start", (p) => ({ ...p, outerStart: p.outerStart.map((x, i) => (i === 0 ? -1 : x)) })],
+      ["too few values", (p) => ({ ...p, obsValue: new Float64Array(1) })],
+    ];
+    for (const [what, breakIt] of broken) {
+      expect(() => native!.cpCompletion(breakIt(fresh()), factors, grads()), what).to.throw(TypeError, "cpCompletion");
+    }
+    expect(() => native!.cpCompletion(fresh(), [factors[0], factors[1], new Float64Array(5)], grads()), "a factor of the wrong size").to.throw(TypeError, "cpCompletion");
   });
 });

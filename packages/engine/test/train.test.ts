@@ -21,7 +21,10 @@ describe("trainer", () => {
 
   it("determinism - native and TypeScript kernels give bit-identical runs", async function () {
     const { nativeKernels } = await import("../src/kernels/native.ts");
-    if (!nativeKernels()) this.skip();
+    if (!nativeKernels()) {
+      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon did not build or load");
+      this.skip();
+    }
     const a = await train({ ...small, depth: 2, engine: "native" });
     const b = await train({ ...small, depth: 2, engine: "js" });
     expect(a.engine).to.equal("native");
