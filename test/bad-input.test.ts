@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -120,6 +121,37 @@ describe("bad input - cluster commands (real nats-server)", function () {
     writeFileSync(join(dir, "s.yaml"), "name: s\nbase: { steps: 10 }\n");
     expect((await dtf(["submit", join(dir, "s.yaml"), "--nats", server.url])).code).to.equal(0); // the topology exists now
     for (const cmd of ["status", "cancel", "dlq"]) expectUsage(await dtf([cmd, "nosuchsweep", "--nats", server.url]), "no sweep nosuchsweep on this server");
+  });
+
+  it("code version - a worker of another code version than the sweep's says so when it takes the sweep's jobs", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "v.yaml"), "name: v\nbase: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }\n");
+    expect((await dtf(["submit", join(dir, "v.yaml"), "--nats", server.url], { ...process.env, DTF_CODE_VERSION: "v-submitter" })).code).to.equal(0);
+    const worker = role(["worker", "--threads", "1", "--nats", server.url], { ...process.env, DTF_CODE_VERSION: "v-worker" });
+    try {
+      await until(() => worker.log().includes("was submitted by code version v-submitter; this worker runs v-worker"), 30_000, () => worker.log());
+    } finally {
+      await stopped(worker);
+    }
+  });
+
+  it("read-only --out - an aggregator on a directory it cannot write exits 1 with the reason, no hang", async function () {
+    const ro = tmp();
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], { stdio: "ignore" });
+    } catch {
+      this.skip(); // mounting needs root (CI runs as root); as root, permissions alone do not make a directory read-only
+    }
+    try {
+      const t = Date.now();
+      const r = await dtf(["aggregate", "--out", ro, "--nats", server.url]);
+      expect(r.code, r.stderr).to.equal(1);
+      expect(r.stderr).to.contain(`cannot open the result store in ${ro}`);
+      expect(r.stderr).to.not.match(/^\s+at /m);
+      expect(Date.now() - t).to.be.below(20_000);
+    } finally {
+      execFileSync("umount", ["-l", ro]);
+    }
   });
 
   it("worker HTTP endpoints - loopback by default, the address printed; --host widens it", async () => {

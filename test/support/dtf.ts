@@ -27,8 +27,8 @@ export const roleLogs = () =>
   [...live].map((c) => `--- dtf ${(c.spawnargs[2] ?? "").trim()} (pid ${c.pid}):\n${c.log().slice(-1500)}`).join("\n");
 
 /** A long-running dtf role (worker, aggregate) as a child process; its output is kept in `log()`. */
-export function role(args: string[]): ChildProcess & { log: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] }) as ChildProcess & { log: () => string };
+export function role(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
   let log = "";
   child.stdout?.on("data", (d: Buffer) => {
     log += d.toString();

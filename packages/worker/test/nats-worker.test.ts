@@ -24,7 +24,17 @@ describe("NATS worker loop (real nats-server)", function () {
       const stop = new AbortController();
       const jsm = await jetstreamManager(nc);
       const httpPort = await freePort();
-      const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, maxDeliver: 2, ackWaitMs: 5000, nakDelayMs: 100, taskFile: faulty, graceMs: 1000, httpPort });
+      // the worker asks for 5 deliveries, but the consumer exists with 2: the consumer's number rules
+      // (trusting its own flag, the worker would wait for a 5th delivery that never comes)
+      const warnings: string[] = [];
+      let settings = { maxDeliver: 0 };
+      const working = runNatsWorker(
+        nc,
+        { threads: 1, signal: stop.signal, maxDeliver: 5, ackWaitMs: 5000, nakDelayMs: 100, taskFile: faulty, graceMs: 1000, httpPort, log: (l) => warnings.push(l) },
+        (s) => {
+          settings = s;
+        },
+      );
       for (;;) {
         const dlq = await jsm.streams.info(STREAMS.dlq);
         const jobs = await jsm.streams.info(STREAMS.jobs);
@@ -39,6 +49,8 @@ describe("NATS worker loop (real nats-server)", function () {
       stop.abort();
       expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).to.equal(503); // draining
       const { counters } = await working;
+      expect(settings.maxDeliver).to.equal(2);
+      expect(warnings.join("\n")).to.contain("--max-deliver 5 ignored: the workers consumer exists with 2");
       expect(counters).to.include({ failed: 2, retried: 1, deadLettered: 1, ok: 1 });
       const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
       expect(letter!.header!.get("Dtf-Run-Id")).to.equal("bad");
