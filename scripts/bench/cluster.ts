@@ -3,7 +3,7 @@
  * with the coordinator's heap sampled while it streams), end-to-end jobs/s with 4 worker processes
  * against local mode on the same sweep, aggregator ingest (metric points/s), protobuf vs JSON sizes.
  *
- *   node --import tsx scripts/bench/cluster.ts [--out FILE]
+ *   node --import tsx scripts/bench/cluster.ts [--out FILE] [--only sizes,submit,e2e,ingest]
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -147,11 +147,14 @@ function sizes() {
 
 const server = await NatsServer.start();
 try {
-  report.sizes = await sizes();
-  report.submit20k = await submitBench(server, 20_000);
-  report.submit100k = await submitBench(server, 100_000);
-  report.endToEnd = await endToEnd(server, 1000);
-  report.ingest = await ingest(server);
+  // --only sizes,submit,e2e,ingest runs a part of the table
+  const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : null;
+  const part = (name: string) => only === null || only.includes(name);
+  if (part("sizes")) report.sizes = await sizes();
+  if (part("submit")) report.submit20k = await submitBench(server, 20_000);
+  if (part("submit")) report.submit100k = await submitBench(server, 100_000);
+  if (part("e2e")) report.endToEnd = await endToEnd(server, 1000);
+  if (part("ingest")) report.ingest = await ingest(server);
 } finally {
   await server.stop();
 }

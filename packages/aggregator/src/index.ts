@@ -65,6 +65,8 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
   let staged = new Map<string, StoredRun>();
   let committing: Promise<void> = Promise.resolve();
   let lastFailure = "";
+  /** Failed commits so far: a message staged across a failed commit lost its rows and is handed back. */
+  let failures = 0;
 
   const deadLetter = async (m: JsMsg, reason: string, runId = "") => {
     await publishDeadLetter(nc, sweepTokenOf(m.subject), m.data, `aggregator: ${reason}`, runId);
@@ -84,12 +86,16 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
       try {
         await store.commit();
       } catch (err) {
-        // e.g. a full disk: keep them for the next commit (the staged rows stay staged), say so once per cause
-        received = [...msgs, ...received];
-        finished = [...results, ...finished];
+        // e.g. a full disk: the store discarded what was staged, so every message whose rows were
+        // staged goes back for redelivery (and is staged again), including those still in flight
+        failures++;
+        const handedBack = [...msgs, ...received];
+        received = [];
+        finished = []; // their done markers come back with them
+        for (const m of handedBack) m.nak(1_000);
         counters.failedCommits++;
         const why = (err as Error).message;
-        if (why !== lastFailure) log(`commit failed, will retry (${msgs.length} messages held, not acked): ${why}`);
+        if (why !== lastFailure) log(`commit failed, ${handedBack.length} messages handed back for redelivery (retried until it succeeds): ${why}`);
         lastFailure = why;
         throw err;
       }
@@ -205,8 +211,17 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
   options.signal.addEventListener("abort", () => void messages.close(), { once: true });
   try {
     for await (const m of messages) {
+      if (options.sweepId !== undefined && sweepTokenOf(m.subject) !== token(options.sweepId)) {
+        received.push(m); // another sweep's: this store's consumer reads them all (2.9 filters one subject)
+        continue;
+      }
+      const failuresBefore = failures;
       try {
         const done = m.subject.startsWith("dtf.metrics.") ? await onMetrics(m, decodeMetricBatch(m.data)) : await onResult(m, decodeRunResult(m.data));
+        if (failures !== failuresBefore) {
+          m.nak(1_000); // a commit failed while it was being staged: its rows may be gone
+          continue;
+        }
         // together, with no await between: a commit takes a message and its done marker or neither
         received.push(m);
         if (done) finished.push(done);

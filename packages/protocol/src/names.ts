@@ -33,8 +33,6 @@ export const SUBJECTS = {
   metrics: (sweepId: string) => `dtf.metrics.${token(sweepId)}`,
   result: (sweepId: string) => `dtf.results.${token(sweepId)}`,
   dlq: (sweepId: string) => `dtf.dlq.${token(sweepId)}`,
-  /** Both kinds a sweep's aggregator reads (the results stream holds only these two). */
-  aggregated: (sweepId: string) => `dtf.*.${token(sweepId)}`,
 } as const;
 
 /** The sweep token of a `dtf.<kind>.<token>` subject ("" when the subject is not one). */

@@ -145,8 +145,10 @@ export async function workerSettings(jsm: JetStreamManager): Promise<{ ackWaitMs
 }
 
 /**
- * The durable consumer of one result store: every metric batch and result (of one sweep when
- * `sweepId` is given), delivered from the start of the stream, acked after the store's commit.
+ * The durable consumer of one result store: every metric batch and result, delivered from the
+ * start of the stream, acked after the store's commit. A store of one sweep (`sweepId`) has its own
+ * consumer too; it skips other sweeps' messages itself (server 2.9 filters on one subject, and a
+ * sweep's messages span two).
  */
 export async function ensureAggregatorConsumer(nc: NatsConnection, storeId: string, sweepId?: string): Promise<string> {
   const jsm = await jetstreamManager(nc);
@@ -157,7 +159,6 @@ export async function ensureAggregatorConsumer(nc: NatsConnection, storeId: stri
     ack_wait: nanos(DEFAULTS.aggregatorAckWaitMs),
     deliver_policy: DeliverPolicy.All,
     max_ack_pending: 50_000,
-    ...(sweepId ? { filter_subject: SUBJECTS.aggregated(sweepId) } : {}),
   };
   await infoOrCreate(() => jsm.consumers.info(STREAMS.results, name), JetStreamApiCodes.ConsumerNotFound, () => jsm.consumers.add(STREAMS.results, config));
   return name;

@@ -219,7 +219,12 @@ export class ResultStore {
     );
   }
 
-  /** Inside the queue: moves every staged row into the keyed tables in one transaction. */
+  /**
+   * Inside the queue: moves every staged row into the keyed tables in one transaction. When that
+   * fails (e.g. a full disk: DuckDB then commits the TEMP staging tables' part of the transaction
+   * but not the file's), the staged rows are discarded and the error says so: the caller stages
+   * them again (the aggregator lets their messages be redelivered). Nothing is half-kept.
+   */
   private async mergeAll(): Promise<void> {
     for (const a of Object.values(this.appenders)) a.flushSync();
     await this.db.run("BEGIN TRANSACTION");
@@ -233,8 +238,9 @@ export class ResultStore {
       await this.db.run("COMMIT");
       this.conflicts.push(...found);
     } catch (err) {
-      await this.db.run("ROLLBACK");
-      throw err;
+      await this.db.run("ROLLBACK").catch(() => undefined); // a failed COMMIT has ended the transaction already
+      await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
+      throw new StoreError(`commit failed, the rows staged since the last commit were discarded: ${(err as Error).message}`, { cause: err });
     }
   }
 
