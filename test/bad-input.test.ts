@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { dtf, type Ran, role, stopped, tmp, until } from "./support/dtf.ts";
@@ -87,13 +87,16 @@ describe("bad input - exit 2 naming the field, nothing written, no stack trace",
   });
 
   it("stores - a truncated results.duckdb is an error naming the damage (exit 1), not an uncaught exception", async () => {
+    // a real store, cut short (a copy interrupted, a full disk): opening it used to throw from DuckDB uncaught
+    const whole = join(dir, "whole");
+    expect((await dtf(["run", sweep(dir, "base: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }\nseeds: 2"), "--out", whole])).code).to.equal(0);
     const store = join(dir, "broken");
     mkdirSync(store);
-    writeFileSync(join(store, "results.duckdb"), Buffer.alloc(5000, 7));
+    writeFileSync(join(store, "results.duckdb"), readFileSync(join(whole, "results.duckdb")).subarray(0, 300_000));
     for (const args of [["report", store], ["export", store, "--format", "csv"]]) {
       const r = await dtf(args);
       expect(r.code, r.stderr).to.equal(1);
-      expect(r.stderr).to.contain(`cannot open the result store in ${store}`);
+      expect(r.stderr).to.contain(`cannot open the result store in ${store}: the file is damaged or not a DuckDB database`);
       expect(r.stderr).to.not.match(/^\s+at /m);
     }
   });
