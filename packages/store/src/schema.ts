@@ -181,31 +181,27 @@ export const columnList = <S>(t: Table<S>, filter: (c: Column<S>) => boolean = (
     .join(", ");
 
 /**
- * The keys of staged rows whose values differ from a stored or an earlier staged row of the same
- * key (their `content` columns): the first row is kept, these are reported as conflicts.
+ * Moves a staging table's rows into its keyed table (the DELETE of the staging rows follows
+ * separately). Metrics and component rows: the first row of a key wins (stored before staged,
+ * earlier staged before later). Runs: a stored run is replaced only when it ended `failed` or
+ * `cancelled` (a retry that finished); among staged rows of one key a finished one wins over a
+ * failed one, then the earliest.
  */
-export function conflictQuery<S>(t: Table<S>): string {
-  const key = t.key.join(", ");
-  const content = `hash(${columnList(t, (c) => c.content === true)})`;
-  return `SELECT DISTINCT sweep_id, run_id FROM (
-    SELECT ${key}, ${content} AS h FROM temp.${t.name}_in
-    UNION SELECT ${key}, ${content} AS h FROM ${t.name} SEMI JOIN temp.${t.name}_in USING (${key})
-  ) GROUP BY ${key} HAVING count(DISTINCT h) > 1`;
-}
-
-/**
- * Moves a staging table into its keyed table. Metrics and component rows: the first row of a key
- * wins (stored before staged, earlier staged before later). Runs: a stored run is replaced only
- * when it ended `failed` or `cancelled` (a retry that finished); among staged rows of one key a
- * finished one wins over a failed one, then the earliest.
- */
-export function mergeSql<S>(t: Table<S>): string {
+export function insertSql<S>(t: Table<S>): string {
   const key = t.key.join(", ");
   const isRuns = t.name === "runs";
   const order = isRuns ? "(status IN ('ok', 'diverged')) DESC, rowid" : "rowid";
   const first = `SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) AS rn FROM temp.${t.name}_in) WHERE rn = 1`;
-  const insert = isRuns
+  return isRuns
     ? `INSERT OR REPLACE INTO runs SELECT s.* FROM (${first}) s LEFT JOIN runs r USING (${key}) WHERE r.run_id IS NULL OR (r.status IN ('failed', 'cancelled') AND s.status IN ('ok', 'diverged'))`
     : `INSERT OR IGNORE INTO ${t.name} ${first}`;
-  return `${insert}; DELETE FROM temp.${t.name}_in;`;
+}
+
+/**
+ * After `insertSql`, every staged key is stored: the staged rows whose `content` columns differ
+ * from their key's stored row are the conflicts (only run when some staged row was not inserted).
+ */
+export function conflictsSql<S>(t: Table<S>): string {
+  const content = (alias: string) => `hash(${t.columns.filter((c) => c.content).map((c) => `${alias}.${quote(c.name)}`).join(", ")})`;
+  return `SELECT DISTINCT s.sweep_id, s.run_id FROM temp.${t.name}_in s JOIN ${t.name} m USING (${t.key.join(", ")}) WHERE ${content("s")} <> ${content("m")}`;
 }

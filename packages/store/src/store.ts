@@ -7,10 +7,10 @@ import { DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBInstance, typ
 import { migrate } from "./migrate.ts";
 import {
   COMPONENT_NORMS,
-  conflictQuery,
+  conflictsSql,
   EXPORT_TABLES,
+  insertSql,
   METRICS,
-  mergeSql,
   RUNS,
   rowOf,
   SCHEMA,
@@ -230,11 +230,17 @@ export class ResultStore {
     await this.db.run("BEGIN TRANSACTION");
     try {
       const found: Conflict[] = [];
-      for (const t of [METRICS, COMPONENT_NORMS] as Table<unknown>[]) {
-        const rows = (await this.db.runAndReadAll(conflictQuery(t))).getRowObjectsJson() as { sweep_id: string; run_id: string }[];
-        for (const r of rows) found.push({ table: t.name, sweep_id: r.sweep_id, run_id: r.run_id });
+      for (const t of STAGED_TABLES as readonly Table<unknown>[]) {
+        const staged = Number((await this.db.runAndReadAll(`SELECT count(*) FROM temp.${t.name}_in`)).getRows()[0][0]);
+        if (staged === 0) continue;
+        const inserted = (await this.db.run(insertSql(t))).rowsChanged;
+        // every staged row became a new row: no repeat, so no conflict (the common case, no join)
+        if (t !== (RUNS as Table<unknown>) && inserted < staged) {
+          const rows = (await this.db.runAndReadAll(conflictsSql(t))).getRowObjectsJson() as { sweep_id: string; run_id: string }[];
+          for (const r of rows) found.push({ table: t.name, sweep_id: r.sweep_id, run_id: r.run_id });
+        }
+        await this.db.run(`DELETE FROM temp.${t.name}_in`);
       }
-      await this.db.run(STAGED_TABLES.map((t) => mergeSql(t as Table<unknown>)).join("\n"));
       await this.db.run("COMMIT");
       this.conflicts.push(...found);
     } catch (err) {
