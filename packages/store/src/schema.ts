@@ -139,38 +139,42 @@ export const EXPORT_TABLES = ["sweeps", "runs", "metrics", "component_norms"] as
 
 const INT32 = 2 ** 31 - 1;
 
+const isNumberList = (v: Value) => {
+  if (!Array.isArray(v)) return false;
+  for (const x of v) if (x !== null && typeof x !== "number") return false;
+  return true;
+};
+
+/** What a column of each type holds, and the words for a value it cannot. */
+const FITS: Record<ColumnType, [(v: Value) => boolean, string]> = {
+  VARCHAR: [(v) => typeof v === "string", "must be text"],
+  INTEGER: [(v) => typeof v === "number" && Number.isInteger(v) && Math.abs(v) <= INT32, `must be an integer within ±${INT32}`],
+  BIGINT: [(v) => typeof v === "number" && Number.isSafeInteger(v), "must be an integer within ±2^53"],
+  DOUBLE: [(v) => typeof v === "number", "must be a number"],
+  "DOUBLE[]": [isNumberList, "must be a list of numbers"],
+};
+
 /**
  * The row of `source` in `table`, every value checked against its column's type first, so that a
  * value the column cannot hold is an error naming the column, raised before anything is appended
- * (an appender left with half a row fails every later flush).
+ * (an appender left with half a row fails every later flush). A hot path: one loop, no closures.
  */
 export function rowOf<S>(table: Table<S>, source: S): Value[] {
-  return table.columns.map((c) => {
+  const columns = table.columns;
+  const row: Value[] = new Array(columns.length);
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i];
     const v = c.value(source);
-    const bad = (why: string) => new RangeError(`${table.name}.${c.name} ${why}, got ${JSON.stringify(v)}`);
     if (v === null || v === undefined) {
-      if (c.notNull) throw bad("must not be empty");
-      return null;
+      if (c.notNull) throw new RangeError(`${table.name}.${c.name} must not be empty, got ${JSON.stringify(v)}`);
+      row[i] = null;
+      continue;
     }
-    switch (c.type) {
-      case "VARCHAR":
-        if (typeof v !== "string") throw bad("must be text");
-        break;
-      case "INTEGER":
-        if (typeof v !== "number" || !Number.isInteger(v) || Math.abs(v) > INT32) throw bad(`must be an integer within ±${INT32}`);
-        break;
-      case "BIGINT":
-        if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad("must be an integer within ±2^53");
-        break;
-      case "DOUBLE":
-        if (typeof v !== "number") throw bad("must be a number");
-        break;
-      case "DOUBLE[]":
-        if (!Array.isArray(v) || v.some((x) => x !== null && typeof x !== "number")) throw bad("must be a list of numbers");
-        break;
-    }
-    return v;
-  });
+    const [fits, why] = FITS[c.type];
+    if (!fits(v)) throw new RangeError(`${table.name}.${c.name} ${why}, got ${JSON.stringify(v)}`);
+    row[i] = v;
+  }
+  return row;
 }
 
 /** Column names of a table, quoted, comma-separated. */
