@@ -24,7 +24,7 @@ export type AggregatorOptions = {
   signal: AbortSignal;
   /** Commit (and then ack) at least this often. @default 200 */
   commitEveryMs?: number;
-  /** Only this sweep's messages are read (the store's consumer filters them). */
+  /** Only this sweep's messages are stored; the store's consumer skips (acks) the others. */
   sweepId?: string;
   /** Where dead letters, commit failures and warnings are reported, one line each. @default stderr */
   log?: (line: string) => void;
@@ -104,8 +104,9 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
       for (const c of store.takeConflicts()) {
         counters.conflicts++;
         const reason = `aggregator: ${c.table} of run ${c.run_id} repeat stored steps with other values; the first values were kept`;
-        await publishDeadLetter(nc, c.sweep_id, new Uint8Array(), reason, c.run_id);
         log(reason);
+        // a report, not data: the first values are committed either way
+        await publishDeadLetter(nc, c.sweep_id, new Uint8Array(), reason, c.run_id).catch((err: Error) => log(`cannot publish that dead letter: ${err.message}`));
       }
       try {
         for (const r of results) await markDone(r);

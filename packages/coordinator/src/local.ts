@@ -45,7 +45,7 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
       const settle = () => set.delete(p);
       p.then(settle, settle);
     };
-    const store_ = (job: Job, planned: PlannedRun, result: RunResult) =>
+    const storeResult = (job: Job, planned: PlannedRun, result: RunResult) =>
       store.writeResult(job, result, planned.index).catch((err: Error) => {
         // e.g. a value its column cannot hold: the run is kept as failed with the reason, the sweep goes on
         const failed = endedWithoutResult(job, result.worker_id, "failed", new Error(`cannot store the result: ${err.message}`));
@@ -65,7 +65,7 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
         // The slot is free now; the run counts as done once its row is committed.
         track(
           commits,
-          store_(job, planned, result).then((stored) => {
+          storeResult(job, planned, result).then((stored) => {
             summary.ran++;
             options.progress.finish(stored ?? result, planned.point);
           }),
