@@ -1,4 +1,4 @@
 export { openForReading, serveSnapshots } from "./readers.ts";
 export { EXPORT_TABLES, SCHEMA_VERSION } from "./schema.ts";
 export type { Conflict, StoredRun, StoreOptions } from "./store.ts";
-export { ResultStore, STORE_FILE, StoreError } from "./store.ts";
+export { ResultStore, STORE_FILE, StoreError, StoreLockedError } from "./store.ts";

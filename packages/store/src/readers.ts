@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ResultStore, StoreError } from "./store.ts";
+import { ResultStore, StoreError, StoreLockedError } from "./store.ts";
 
 /** Where the process writing a store says how to reach it (removed when it stops). */
 const WRITER_FILE = ".writer.json";
@@ -82,7 +82,7 @@ export async function openForReading(dir: string): Promise<ResultStore> {
   try {
     return await ResultStore.open(dir);
   } catch (err) {
-    if (!(err instanceof StoreError) || !/another process/.test(err.message)) throw err;
+    if (!(err instanceof StoreLockedError)) throw err;
     return ResultStore.open(await requestSnapshot(dir), { readOnly: true });
   }
 }

@@ -177,13 +177,6 @@ export function rowOf<S>(table: Table<S>, source: S): Value[] {
   return row;
 }
 
-/** Column names of a table, quoted, comma-separated. */
-export const columnList = <S>(t: Table<S>, filter: (c: Column<S>) => boolean = () => true) =>
-  t.columns
-    .filter(filter)
-    .map((c) => quote(c.name))
-    .join(", ");
-
 /**
  * Moves a staging table's rows into its keyed table (the DELETE of the staging rows follows
  * separately). Metrics and component rows: the first row of a key wins (stored before staged,

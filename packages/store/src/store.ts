@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DtfError } from "@dtf/engine";
 import type { Job, MetricBatch, RunResult, SweepInfo } from "@dtf/protocol";
@@ -25,6 +25,9 @@ import {
 export const STORE_FILE = "results.duckdb";
 
 export class StoreError extends DtfError {}
+
+/** The store file is held by another process (DuckDB allows one writer): read it through that process. */
+export class StoreLockedError extends StoreError {}
 
 export type StoreOptions = {
   /** A staged result is committed at most this long after it was written. @default 200 */
@@ -66,9 +69,11 @@ function appendRow<S>(a: DuckDBAppender, table: Table<S>, row: Value[]): void {
 /** Why DuckDB could not open a store file, in words a user can act on. */
 function openFailure(dir: string, err: unknown): StoreError {
   const message = (err as Error).message;
-  const why = /lock/i.test(message)
-    ? "another process (an aggregator or dtf run) is writing it; read it through that process (dtf report/export ask a running aggregator for a snapshot)"
-    : /read-only|permission denied/i.test(message)
+  if (/lock/i.test(message)) {
+    const why = "another process (an aggregator or dtf run) is writing it; read it through that process (dtf report/export ask it for a snapshot)";
+    return new StoreLockedError(`cannot open the result store in ${dir}: ${why}`, { cause: err });
+  }
+  const why = /read-only|permission denied/i.test(message)
       ? "the directory is not writable"
       : /not a valid DuckDB|corrupt|invalid|truncated|Could not read/i.test(message)
         ? "the file is damaged or not a DuckDB database"
@@ -134,6 +139,11 @@ export class ResultStore {
       instance.closeSync();
       throw err instanceof StoreError ? err : openFailure(dir, err);
     }
+  }
+
+  /** Opened for writing (a read-only store has no appenders and nothing to commit). */
+  private get writable(): boolean {
+    return Object.keys(this.appenders).length > 0;
   }
 
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
@@ -280,13 +290,13 @@ export class ResultStore {
 
   /** Rows of a query (after committing what is staged) as plain JSON objects. */
   async query<T = Record<string, unknown>>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
-    if (Object.keys(this.appenders).length > 0) await this.commit();
+    if (this.writable) await this.commit();
     return this.exclusive(async () => (await this.db.runAndReadAll(sql, params)).getRowObjectsJson() as T[]);
   }
 
   /** Writes every table to DIR/<table>.csv or .parquet; returns the files. */
   async exportTables(outDir: string, format: "csv" | "parquet"): Promise<string[]> {
-    if (Object.keys(this.appenders).length > 0) await this.commit();
+    if (this.writable) await this.commit();
     mkdirSync(outDir, { recursive: true });
     const files: string[] = [];
     for (const table of EXPORT_TABLES) {
@@ -315,13 +325,13 @@ export class ResultStore {
     });
     rmSync(`${file}.wal`, { force: true });
     renameSync(partial, file);
-    if (existsSync(`${partial}.wal`)) rmSync(`${partial}.wal`, { force: true });
+    rmSync(`${partial}.wal`, { force: true });
     return file;
   }
 
   /** Commits what is staged, then closes. */
   async close(): Promise<void> {
-    if (Object.keys(this.appenders).length > 0) await this.commit();
+    if (this.writable) await this.commit();
     for (const a of Object.values(this.appenders)) a.closeSync();
     this.db.closeSync();
     this.instance.closeSync();
