@@ -11,7 +11,7 @@ import {
   sweepTokenOf,
   token,
 } from "@dtf/protocol";
-import { ensureAggregatorConsumer, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
+import { doneRunIds, ensureAggregatorConsumer, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
 import { type ResultStore, type StoredRun, StoreError } from "@dtf/store";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -142,10 +142,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     if (!isNew) return;
     const known = await sweeps.get(r.sweep_id);
     let count = doneCounts.get(r.sweep_id);
-    if (count === undefined) {
-      count = 0;
-      for await (const _ of await kv.keys(KEYS.donePrefix(r.sweep_id))) count++;
-    } else count++;
+    count = count === undefined ? (await doneRunIds(kv, r.sweep_id)).size : count + 1;
     doneCounts.set(r.sweep_id, count);
     if (count >= known.info.total_runs) {
       // every run is done: a job message still in the queue is one whose ack the server lost (e.g. it was killed)

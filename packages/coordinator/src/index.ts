@@ -1,6 +1,6 @@
 import { DtfError } from "@dtf/engine";
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo } from "@dtf/protocol";
-import { ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
+import { doneRunIds, ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -18,13 +18,6 @@ export class UnknownSweepError extends DtfError {}
  * runs already done.
  */
 export type SubmitSummary = { sweepId: string; total: number; published: number; alreadyQueued: number; skipped: number };
-
-async function doneRuns(kv: KV, sweepId: string): Promise<Set<string>> {
-  const done = new Set<string>();
-  const prefix = `done.${sweepId}.`;
-  for await (const key of await kv.keys(KEYS.donePrefix(sweepId))) done.add(key.slice(prefix.length));
-  return done;
-}
 
 /** The KV bucket, or an UnknownSweepError when nothing was ever submitted to this server. */
 async function sweepsBucket(nc: NatsConnection, sweepId: string): Promise<KV> {
@@ -55,7 +48,7 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   await kv.put(KEYS.sweep(sweepId), JSON.stringify(info));
   await kv.delete(KEYS.cancel(sweepId));
   const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
-  const done = await doneRuns(kv, sweepId);
+  const done = await doneRunIds(kv, sweepId);
   const js = jetstream(nc);
   const subject = SUBJECTS.job(sweepId);
   const summary: SubmitSummary = { sweepId, total: count, published: 0, alreadyQueued: 0, skipped: 0 };
@@ -101,7 +94,7 @@ export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<
     const s = await jsm.streams.info(stream, { subjects_filter: subject });
     return s.state.subjects?.[subject] ?? 0;
   };
-  const done = (await doneRuns(kv, sweepId)).size;
+  const done = (await doneRunIds(kv, sweepId)).size;
   const dead = await count(STREAMS.dlq, SUBJECTS.dlq(sweepId));
   // A work-queue message stays in the stream until acked: the sweep's subject count is queued +
   // in flight. In flight = the workers' unacked deliveries (exact while one sweep runs at a time).

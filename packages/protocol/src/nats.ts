@@ -11,10 +11,10 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { type KV, Kvm } from "@nats-io/kv";
 import { headers } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
-import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KV_BUCKET, redact, STREAMS, SUBJECTS } from "./names.ts";
+import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, redact, STREAMS, SUBJECTS } from "./names.ts";
 
 /** How to reach the broker; every field also comes from the environment (DTF_NATS_URL, …). */
 export type NatsOptions = {
@@ -170,4 +170,12 @@ export async function publishDeadLetter(nc: NatsConnection, sweepId: string, dat
   h.set(DLQ_HEADERS.reason, reason.replace(/[\r\n]+/g, " ").slice(0, 1000));
   h.set(DLQ_HEADERS.runId, runId);
   await jetstream(nc).publish(SUBJECTS.dlq(sweepId || "unknown"), data, { headers: h });
+}
+
+/** The run ids of a sweep marked done in KV (by any aggregator, after its commit). */
+export async function doneRunIds(kv: KV, sweepId: string): Promise<Set<string>> {
+  const done = new Set<string>();
+  const prefix = `done.${sweepId}.`;
+  for await (const key of await kv.keys(KEYS.donePrefix(sweepId))) done.add(key.slice(prefix.length));
+  return done;
 }
