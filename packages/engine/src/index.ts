@@ -1,11 +1,11 @@
 export type { SpecIssue } from "./errors.ts";
 export { ArgumentError, DtfError, SpecError } from "./errors.ts";
-export type { GrowthFit, GrowthSample } from "./growth.ts";
-export { fitGrowthLaw } from "./growth.ts";
+export type { ComponentGrowth, GrowthFit, GrowthSample } from "./growth.ts";
+export { fitGrowthLaw, GrowthTrace, MIN_FIT_POINTS } from "./growth.ts";
 export { jsKernels } from "./kernels/js.ts";
 export { nativeKernels } from "./kernels/native.ts";
 export type { Kernels } from "./kernels/types.ts";
-export { LIMITS, parameterCount } from "./limits.ts";
+export { componentCount, LIMITS, parameterCount } from "./limits.ts";
 export type { MetricPoint } from "./metrics.ts";
 export { contractRankOne } from "./metrics.ts";
 export type { Model, ParamBlock } from "./models/index.ts";
@@ -16,6 +16,7 @@ export type { ReplayData } from "./replay.ts";
 export type { RunSpec, RunSpecInput } from "./spec.ts";
 export {
   checkField,
+  DEFAULT_GROWTH_WINDOW,
   didYouMean,
   ENGINES,
   INIT_MODES,

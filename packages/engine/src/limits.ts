@@ -11,6 +11,8 @@ import type { RunSpec } from "./spec.ts";
  * - `parameters`: weights, gradients and two optimizer moments, 4 × 8 B × 2^24 = 512 MiB;
  * - `sensingValues` (observations × entries): the dense Gaussian measurements, 8 B × 2^25 = 256 MiB;
  * - `evaluations` (steps / eval_every): metric rows a run sends and the store keeps;
+ * - `traceValues` (samples × components): the growth trace keeps a norm and a γ per component
+ *   per sample, 2 × 8 B × 2^24 = 256 MiB;
  * - `steps`, `seed`: below 2^32 (uint32 / uint64 on the wire, INTEGER / BIGINT in the store).
  */
 export const LIMITS = {
@@ -21,6 +23,7 @@ export const LIMITS = {
   sensingValues: 2 ** 25,
   steps: 100_000_000,
   evaluations: 100_000,
+  traceValues: 2 ** 24,
   seed: 2 ** 32 - 1,
   topK: 100,
   thresholds: 16,
@@ -38,6 +41,7 @@ function chainParameters(rows: number, cols: number, depth: number, width: numbe
 export function parameterCount(spec: RunSpec): number {
   const { dim, depth, width, components: R } = spec;
   if (spec.model === "matrix") return chainParameters(dim[0], dim[1], depth, width[0]);
+  if (spec.model === "nuclear") return dim[0] * dim[1];
   if (spec.model === "tucker") {
     return product(spec.core_rank) + dim.reduce((s, d, n) => s + chainParameters(d, spec.core_rank[n], depth, width[n]), 0);
   }
@@ -58,7 +62,7 @@ export function checkFootprint(spec: RunSpec, at: (key: string) => string): Spec
   }
   const parameters = parameterCount(spec);
   if (parameters > LIMITS.parameters) {
-    const field = spec.model === "tucker" ? "core_rank" : spec.model === "matrix" ? "width" : "components";
+    const field = spec.model === "tucker" ? "core_rank" : spec.model === "matrix" || spec.model === "nuclear" ? "dim" : "components";
     issues.push({
       path: at(field),
       message: `makes a model of ${parameters.toExponential(3)} parameters, more than ${LIMITS.parameters} (2^24; with gradients and optimizer state 512 MiB)`,
@@ -77,5 +81,21 @@ export function checkFootprint(spec: RunSpec, at: (key: string) => string): Spec
       message: `gives ${evaluations} evaluations for ${spec.steps} steps, more than ${LIMITS.evaluations}; raise eval_every to at least ${Math.ceil(spec.steps / LIMITS.evaluations)}`,
     });
   }
+  if (spec.trace_every !== undefined) {
+    const values = (Math.floor(spec.steps / spec.trace_every) + 1) * componentCount(spec);
+    if (values > LIMITS.traceValues) {
+      issues.push({
+        path: at("trace_every"),
+        message: `keeps ${values.toExponential(3)} trace values (samples × components), more than ${LIMITS.traceValues} (2^24); raise trace_every`,
+      });
+    }
+  }
   return issues;
+}
+
+/** Rank-one components the model reports (CP components, singular values, Tucker core terms). */
+export function componentCount(spec: RunSpec): number {
+  if (spec.model === "matrix" || spec.model === "nuclear") return Math.min(spec.dim[0], spec.dim[1]);
+  if (spec.model === "tucker") return product(spec.core_rank);
+  return spec.components;
 }

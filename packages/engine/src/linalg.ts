@@ -112,3 +112,30 @@ export function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n
   }
   return c;
 }
+
+export type Svd = { values: Float64Array; u: Float64Array[]; v: Float64Array[] };
+
+/**
+ * Singular triplets of a rows × cols matrix (row-major), largest first, from the eigen-decomposition
+ * of WᵀW (cols × cols): v_r its eigenvectors, u_r = W v_r / σ_r (zero for σ_r = 0). Precise enough
+ * for metrics and the small matrices here; not for singular values near the square root of eps.
+ */
+export function svd(w: Float64Array, rows: number, cols: number): Svd {
+  const gram = new Float64Array(cols * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let a = 0; a < cols; a++) {
+      const wa = w[i * cols + a];
+      if (wa === 0) continue;
+      for (let b = 0; b < cols; b++) gram[a * cols + b] += wa * w[i * cols + b];
+    }
+  }
+  const { values, vectors } = symmetricEigen(gram, cols, true);
+  const sigma = values.map((x) => Math.sqrt(Math.max(0, x)));
+  const v = Array.from({ length: cols }, (_, r) => Float64Array.from({ length: cols }, (_, i) => vectors![i * cols + r]));
+  const u = v.map((vr, r) => {
+    const ur = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) ur[i] += w[i * cols + j] * vr[j];
+    return ur.map((x) => (sigma[r] > 0 ? x / sigma[r] : 0));
+  });
+  return { values: sigma, u, v };
+}

@@ -78,8 +78,22 @@ export function evaluate(model: Model, problem: Problem, spec: RunSpec, step: nu
     gamma,
     cp_erank: effectiveRank(norms),
     unfolding_eranks: unfoldingSigmas.map(effectiveRank),
-    singular_values: spec.model === "matrix" ? Array.from(unfoldingSigmas[0].slice(0, spec.top_k)) : [],
+    singular_values: spec.model === "matrix" || spec.model === "nuclear" ? Array.from(unfoldingSigmas[0].slice(0, spec.top_k)) : [],
     rank_estimate: Math.max(...unfoldingSigmas.map((s) => numericalRank(s, RANK_TOL))),
     wall_ms: wallMs,
   };
+}
+
+/**
+ * Norms and γ of every component (not only the top k), for the growth trace: one full tensor and
+ * one contraction per component, no SVD.
+ */
+export function growthSample(model: Model, problem: Problem): [Float64Array, Float64Array] {
+  const w = model.fullTensor();
+  const grad = new Float64Array(w.length);
+  denseLossAndGrad(problem, w, grad);
+  const norms = model.componentNorms();
+  const gammas = new Float64Array(norms.length);
+  for (let r = 0; r < norms.length; r++) gammas[r] = -contractRankOne(grad, problem.dims, model.component(r));
+  return [norms, gammas];
 }

@@ -1,7 +1,10 @@
 import { ArgumentError } from "./errors.ts";
+import { numericalRank, singularValuesFromGram } from "./linalg.ts";
+import { RANK_TOL } from "./metrics.ts";
 import type { ParamBlock } from "./models/model.ts";
 import { completionProblem, type Problem } from "./problem.ts";
-import type { RunSpec } from "./spec.ts";
+import type { RunSpec, RunSpecInput } from "./spec.ts";
+import { frobenius, unfoldingGram } from "./tensor.ts";
 
 /**
  * A run's data and initial parameters in the reference script's `--dump_init` JSON format
@@ -38,6 +41,39 @@ export function checkReplay(spec: RunSpec, replay: ReplayData): void {
   if (replay.obs_flat_idx.length !== replay.obs_values.length) {
     fail("obs_values", `has ${replay.obs_values.length} values for ${replay.obs_flat_idx.length} indices`);
   }
+}
+
+/**
+ * The run-spec keys a dump determines, filled into `input` so the run's recorded spec describes
+ * the data it trained on, not the defaults: observations and target_norm from the dump (an
+ * explicit different value is refused), target_rank (not in the dump: the target's multilinear
+ * rank, a lower bound of its CP rank, unless given) and init_std (the dumped parameters' RMS as a
+ * per-layer std, unless given).
+ */
+export function replaySpecInput(input: RunSpecInput, replay: ReplayData): RunSpecInput {
+  const target = Float64Array.from(replay.target);
+  const targetNorm = frobenius(target);
+  const observations = replay.obs_flat_idx.length;
+  if (input.observations !== undefined && input.observations !== observations) {
+    throw ArgumentError.format("replay.obs_flat_idx", fn, `holds ${observations} observations, the spec asks for ${input.observations}`);
+  }
+  if (typeof input.target_norm === "number" && Math.abs(input.target_norm - targetNorm) > 1e-9 * targetNorm) {
+    throw ArgumentError.format("replay.target", fn, `has norm ${targetNorm}, the spec says target_norm ${input.target_norm}`);
+  }
+  const ranks = replay.dims.map((d, n) => numericalRank(singularValuesFromGram(unfoldingGram(target, replay.dims, n), d), RANK_TOL));
+  let sumSq = 0;
+  let count = 0;
+  for (const p of replay.params) {
+    for (const x of p.data) sumSq += x * x;
+    count += p.data.length;
+  }
+  return {
+    ...input,
+    observations,
+    target_norm: targetNorm,
+    target_rank: input.target_rank ?? Math.max(1, ...ranks),
+    ...(input.init_std === undefined ? { init_std: Math.sqrt(sumSq / Math.max(1, count)), init_mode: "per_layer" } : {}),
+  };
 }
 
 export function replayProblem(replay: ReplayData): Problem {

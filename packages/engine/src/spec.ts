@@ -1,11 +1,11 @@
 import { SpecError, type SpecIssue } from "./errors.ts";
 import { checkFootprint, LIMITS } from "./limits.ts";
 
-export const MODELS = ["cp", "tucker", "matrix"] as const;
+export const MODELS = ["cp", "tucker", "matrix", "nuclear"] as const;
 export const VARIANTS = ["factor", "component"] as const;
 export const PROBLEMS = ["completion", "sensing"] as const;
 export const OPTIMIZERS = ["gd", "grouprmsprop", "adam"] as const;
-export const INIT_MODES = ["per_layer", "end_to_end"] as const;
+export const INIT_MODES = ["per_layer", "end_to_end", "balanced"] as const;
 export const ENGINES = ["auto", "native", "js", "tfjs"] as const;
 
 export type Model = (typeof MODELS)[number];
@@ -56,7 +56,18 @@ export type RunSpec = {
   thresholds: number[];
   /** GroupRMSprop / Adam epsilon (GroupRMSprop default 1e-6 as Razin et al.; Adam 1e-8). */
   eps: number;
+  /**
+   * Steps between growth-trace samples (norm and γ of every component), for the growth-law fit;
+   * absent: no trace. Plain GD only. Optional keys are left out of the resolved spec when not
+   * given, so the run ids of specs written before they existed do not change.
+   */
+  trace_every?: number;
+  /** Component norms, as fractions of target_norm, between which the growth law is fitted. */
+  growth_window?: [number, number];
 };
+
+/** The growth-law window when a traced spec names none: well above init, well below saturation. */
+export const DEFAULT_GROWTH_WINDOW: [number, number] = [0.01, 0.3];
 
 export type RunSpecInput = Partial<Record<keyof RunSpec, unknown>> & Record<string, unknown>;
 
@@ -69,7 +80,7 @@ type FieldKind =
 
 /** Every run-spec key with its type; the single source for validation, CLI help and sweep keys. */
 export const RUN_SPEC_FIELDS: Record<keyof RunSpec, FieldKind & { help: string }> = {
-  model: { type: "enum", values: MODELS, help: "factorization" },
+  model: { type: "enum", values: MODELS, help: "factorization (nuclear: the nuclear-norm minimisation baseline, matrices)" },
   variant: { type: "enum", values: VARIANTS, help: "deep CP parametrization" },
   order: { type: "int", min: 2, max: LIMITS.order, help: "tensor order N" },
   dim: { type: "intList", min: 1, max: LIMITS.entries, help: "mode size, one value or one per mode" },
@@ -82,7 +93,7 @@ export const RUN_SPEC_FIELDS: Record<keyof RunSpec, FieldKind & { help: string }
   target_norm: { type: "number", positive: true, max: 1e12, help: "Frobenius norm of the ground truth" },
   observations: { type: "int", min: 1, max: LIMITS.entries, help: "observed entries / measurements (default half the entries)" },
   init_std: { type: "number", positive: true, max: 1e6, help: "init std (see init_mode)" },
-  init_mode: { type: "enum", values: INIT_MODES, help: "what init_std means" },
+  init_mode: { type: "enum", values: INIT_MODES, help: "per_layer std, or the end-to-end factor's std (end_to_end; balanced: also balanced layers and modes)" },
   optimizer: { type: "enum", values: OPTIMIZERS, help: "update rule" },
   lr: { type: "number", positive: true, max: 1e6, help: "learning rate" },
   steps: { type: "int", min: 1, max: LIMITS.steps, help: "maximum steps" },
@@ -95,6 +106,8 @@ export const RUN_SPEC_FIELDS: Record<keyof RunSpec, FieldKind & { help: string }
   top_k: { type: "int", min: 1, max: LIMITS.topK, help: "largest components reported" },
   thresholds: { type: "numberList", max: 1e300, maxLength: LIMITS.thresholds, help: "recon-error thresholds to time" },
   eps: { type: "number", positive: true, max: 1, help: "optimizer epsilon" },
+  trace_every: { type: "int", min: 1, max: LIMITS.steps, help: "steps between growth-trace samples (plain GD; absent: no trace)" },
+  growth_window: { type: "numberList", max: 1e6, maxLength: 2, help: "growth-law fit window [lo, hi], fractions of target_norm" },
 };
 
 export const RUN_SPEC_KEYS = Object.keys(RUN_SPEC_FIELDS) as (keyof RunSpec)[];
@@ -210,14 +223,15 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
   if (issues.length > 0) throw new SpecError(issues);
 
   const model = (input.model ?? "cp") as Model;
-  const order = (input.order ?? (model === "matrix" ? 2 : 3)) as number;
+  const matrixLike = model === "matrix" || model === "nuclear";
+  const order = (input.order ?? (matrixLike ? 2 : 3)) as number;
   const dimInput = input.dim ?? 10;
   const dim = perMode(dimInput, order, []);
   if (Array.isArray(dimInput) && dim.length !== order) {
     issues.push({ path: at("dim"), message: `has ${dim.length} entries but order is ${order}` });
   }
-  if (model === "matrix" && order !== 2) {
-    issues.push({ path: at("order"), message: `must be 2 for model matrix, got ${order}` });
+  if (matrixLike && order !== 2) {
+    issues.push({ path: at("order"), message: `must be 2 for model ${model}, got ${order}` });
   }
   const width = perMode(input.width, order, dim);
   if (Array.isArray(input.width) && width.length !== order) {
@@ -230,7 +244,7 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
   if (issues.length > 0) throw new SpecError(issues);
 
   const entries = product(dim);
-  const maxRank = model === "matrix" ? Math.min(...dim) : Math.floor(entries / Math.max(...dim));
+  const maxRank = matrixLike ? Math.min(...dim) : Math.floor(entries / Math.max(...dim));
   const problem = (input.problem ?? "completion") as ProblemKind;
   const spec: RunSpec = {
     model,
@@ -260,11 +274,15 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
     thresholds: perMode(input.thresholds, 3, [0.1, 0.05, 0.01]).slice().sort((a, b) => b - a),
     eps: (input.eps ?? ((input.optimizer ?? "grouprmsprop") === "adam" ? 1e-8 : 1e-6)) as number,
   };
+  if (input.trace_every !== undefined) {
+    spec.trace_every = input.trace_every as number;
+    spec.growth_window = (input.growth_window as [number, number] | undefined) ?? DEFAULT_GROWTH_WINDOW;
+  }
 
   if (spec.target_rank > maxRank) {
     issues.push({
       path: at("target_rank"),
-      message: `must be <= ${maxRank} for dim [${dim.join(", ")}] (${model === "matrix" ? "min(dim)" : "prod(dim)/max(dim)"}), got ${spec.target_rank}`,
+      message: `must be <= ${maxRank} for dim [${dim.join(", ")}] (${matrixLike ? "min(dim)" : "prod(dim)/max(dim)"}), got ${spec.target_rank}`,
     });
   }
   if (problem === "completion" && spec.observations > entries) {
@@ -273,14 +291,50 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
       message: `must be <= ${entries} (the number of entries) for completion, got ${spec.observations}`,
     });
   }
+  if (model === "nuclear" && problem !== "completion") {
+    issues.push({ path: at("problem"), message: "the nuclear-norm baseline (soft-impute) solves completion only" });
+  }
+  if (model === "nuclear" && spec.engine === "tfjs") {
+    issues.push({ path: at("engine"), message: "the nuclear-norm baseline is not gradient-trained: tfjs does not apply" });
+  }
+  if (model === "nuclear" && spec.depth !== 1) {
+    issues.push({ path: at("depth"), message: `the nuclear-norm baseline has no layers: depth must be 1, got ${spec.depth}` });
+  }
   if (spec.variant === "component" && model !== "cp") {
     issues.push({ path: at("variant"), message: `component applies to model cp only, got model ${model}` });
   }
   if (spec.variant === "component" && spec.width.some((w, n) => w !== dim[n])) {
     issues.push({ path: at("width"), message: "the component variant's chains are square (d×d); width does not apply" });
   }
+  issues.push(...checkGrowthTrace(spec, input, at), ...checkBalanced(spec, at));
   if (issues.length > 0) throw new SpecError(issues);
   issues.push(...checkFootprint(spec, at));
   if (issues.length > 0) throw new SpecError(issues);
   return spec;
+}
+
+function checkGrowthTrace(spec: RunSpec, input: RunSpecInput, at: (key: string) => string): SpecIssue[] {
+  if (spec.trace_every === undefined) {
+    return input.growth_window === undefined ? [] : [{ path: at("growth_window"), message: "applies only with trace_every (no trace, nothing to fit)" }];
+  }
+  const issues: SpecIssue[] = [];
+  if (spec.optimizer !== "gd") {
+    issues.push({ path: at("trace_every"), message: `needs optimizer gd (an adaptive step has no time axis for a rate), got ${spec.optimizer}` });
+  }
+  const window = spec.growth_window!;
+  if (window.length !== 2 || !(window[0] < window[1])) {
+    issues.push({ path: at("growth_window"), message: `must be two numbers [lo, hi] with lo < hi, got ${JSON.stringify(window)}` });
+  }
+  return issues;
+}
+
+function checkBalanced(spec: RunSpec, at: (key: string) => string): SpecIssue[] {
+  if (spec.init_mode !== "balanced") return [];
+  if (spec.model === "tucker" || spec.model === "nuclear" || spec.variant === "component") {
+    return [{ path: at("init_mode"), message: "balanced applies to model cp (variant factor) and matrix" }];
+  }
+  if (spec.width.some((w, n) => w !== spec.dim[n])) {
+    return [{ path: at("width"), message: "balanced init needs square hidden layers (width = dim)" }];
+  }
+  return [];
 }

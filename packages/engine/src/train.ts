@@ -1,14 +1,16 @@
 import { DtfError } from "./errors.ts";
+import { type ComponentGrowth, GrowthTrace } from "./growth.ts";
 import { jsKernels } from "./kernels/js.ts";
 import { nativeKernels, nativeLoadError } from "./kernels/native.ts";
 import type { Kernels } from "./kernels/types.ts";
-import { evaluate, type MetricPoint } from "./metrics.ts";
+import { evaluate, growthSample, type MetricPoint } from "./metrics.ts";
+import { balancedInit } from "./models/balanced.ts";
 import { createModel } from "./models/index.ts";
 import type { Model } from "./models/model.ts";
 import { initGaussian } from "./models/model.ts";
 import { makeOptimizer } from "./optimizers.ts";
 import { makeProblem, type Problem } from "./problem.ts";
-import { checkReplay, loadReplayParams, type ReplayData, replayProblem } from "./replay.ts";
+import { checkReplay, loadReplayParams, type ReplayData, replayProblem, replaySpecInput } from "./replay.ts";
 import { rngStream } from "./rng.ts";
 import { type RunSpec, type RunSpecInput, resolveRunSpec } from "./spec.ts";
 
@@ -25,6 +27,8 @@ export type RunResult = MetricPoint & {
   /** The engine that computed the gradients: native, js or tfjs. */
   engine: string;
   spec: RunSpec;
+  /** Growth-law fits of the top_k components by final norm (traced runs only; empty otherwise). */
+  growth: ComponentGrowth[];
 };
 
 export type TrainOptions = {
@@ -62,7 +66,8 @@ export async function setupRun(
   if (replay) loadReplayParams(replay, model.params);
   else {
     const rng = rngStream(spec.seed, "init");
-    initGaussian(model.params, model.initStds(), () => rng.normal());
+    if (spec.init_mode === "balanced") balancedInit(spec, model.params, () => rng.normal());
+    else initGaussian(model.params, model.initStds(), () => rng.normal());
   }
   let engine = kernels.name as string;
   if (spec.engine === "tfjs") {
@@ -81,7 +86,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * an invalid spec and EngineUnavailableError for an engine that cannot load.
  */
 export async function train(input: RunSpecInput, options: TrainOptions = {}): Promise<RunResult> {
-  const spec = resolveRunSpec(input);
+  const spec = resolveRunSpec(options.replay ? replaySpecInput(input, options.replay) : input);
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const { problem, model, engine, kernels } = await setupRun(spec, options.replay);
@@ -99,20 +104,23 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
     options.onMetrics?.(point);
   };
   record(last);
+  const trace = spec.trace_every === undefined ? null : new GrowthTrace();
+  trace?.record(0, ...growthSample(model, problem));
 
   let initialLoss = Number.NaN;
   let belowTol = 0;
   let step = 0;
   let stop: StopReason = "max_steps";
   while (step < spec.steps) {
-    const loss = model.lossAndGrad(grads);
+    const loss = model.iterate ? model.iterate() : model.lossAndGrad(grads);
     if (Number.isNaN(initialLoss)) initialLoss = loss;
     if (!Number.isFinite(loss) || loss > spec.diverge_factor * Math.max(initialLoss, Number.MIN_VALUE)) {
       stop = "diverged";
       break;
     }
-    optimizer.step(params, grads);
+    if (!model.iterate) optimizer.step(params, grads);
     step++;
+    if (trace && step % spec.trace_every! === 0) trace.record(step, ...growthSample(model, problem));
     if (step % spec.eval_every === 0 || step === spec.steps) {
       const point = evaluate(model, problem, spec, step, elapsed());
       record(point);
@@ -145,5 +153,12 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
     threshold_steps: thresholdSteps,
     engine,
     spec,
+    growth: trace ? trace.fit(spec.top_k, spec.lr, windowOf(spec)) : [],
   };
+}
+
+/** The growth-law window in norm units: the spec's fractions of the target norm. */
+function windowOf(spec: RunSpec): [number, number] {
+  const [lo, hi] = spec.growth_window!;
+  return [lo * spec.target_norm, hi * spec.target_norm];
 }

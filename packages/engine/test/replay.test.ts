@@ -39,6 +39,22 @@ describe("replay of the PyTorch reference", () => {
     });
   }
 
+  it("replay - the recorded spec is the dump's: observations, target norm and rank, init std (not the defaults)", async () => {
+    const replay = load("cp-L1.init.json") as ReplayData;
+    const { spec } = await train({ model: "cp", order: 3, dim: 5, components: replay.R, optimizer: "gd", lr: 2, steps: 1 }, { replay });
+    // made with --gt_rank 3 --n_obs 60 --init_std 0.1 (scripts/make-replay-fixtures.sh); the reference normalises the target to 1
+    expect(spec.observations).to.equal(60);
+    expect(spec.target_rank).to.equal(3);
+    expect(spec.target_norm).to.be.closeTo(1, 1e-6); // normalised in float32 before the dump
+    expect(spec.init_std).to.be.closeTo(0.1, 0.02);
+    expect(spec.init_mode).to.equal("per_layer");
+    await expectRejects(
+      () => train({ model: "cp", order: 3, dim: 5, components: replay.R, observations: 61, steps: 1 }, { replay }),
+      ArgumentError,
+      "replay.obs_flat_idx",
+    );
+  });
+
   it("replay - a dump that does not match the spec is refused, naming the field", async () => {
     const replay = load("cp-L1.init.json") as ReplayData;
     await expectRejects(

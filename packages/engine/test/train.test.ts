@@ -162,7 +162,7 @@ describe("run spec validation", () => {
   };
 
   it("spec - unknown key with a did-you-mean hint", () => bad({ deptth: 2 }, "deptth: unknown key (did you mean 'depth'?)"));
-  it("spec - enum lists the allowed values", () => bad({ model: "cpd" }, "model: must be one of cp, tucker, matrix, got \"cpd\""));
+  it("spec - enum lists the allowed values", () => bad({ model: "cpd" }, "model: must be one of cp, tucker, matrix, nuclear, got \"cpd\""));
   it("spec - wrong type", () => bad({ depth: "2" }, "depth: must be an integer from 1 to 32, got \"2\""));
   it("spec - dim list length must match the order", () => bad({ order: 3, dim: [4, 5] }, "dim: has 2 entries but order is 3"));
   it("spec - a bad list entry names its index", () => bad({ order: 3, dim: [4, 0, 5] }, "dim[1]: must be an integer from 1 to 16777216, got 0"));

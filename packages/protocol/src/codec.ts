@@ -1,4 +1,4 @@
-import { DtfError, type MetricPoint, type RunSpec, resolveRunSpec, SpecError } from "@dtf/engine";
+import { type ComponentGrowth, DtfError, type MetricPoint, type RunSpec, resolveRunSpec, SpecError } from "@dtf/engine";
 import { dtf } from "./gen/dtf.js";
 
 const v1 = dtf.v1;
@@ -42,6 +42,8 @@ export type RunResult = {
   error: string;
   /** The job answered (set by cluster workers so the aggregator can store the run's spec). */
   job?: Job;
+  /** Growth-law fits of the traced components (absent or empty unless the spec has trace_every). */
+  growth?: ComponentGrowth[];
 };
 
 const toObjectOptions = { defaults: true, arrays: true, objects: true, longs: Number, enums: String } as const;
@@ -65,6 +67,8 @@ export function decodeJob(bytes: Uint8Array): Job {
   };
   if (!obj.run_id) throw new ProtocolError("malformed Job: run_id is empty");
   if (!obj.spec) throw new ProtocolError(`malformed Job ${obj.run_id}: spec is missing`);
+  // proto3 has no absent list: an empty one is the absent key of a spec without a growth trace
+  if (Array.isArray(obj.spec.growth_window) && obj.spec.growth_window.length === 0) delete obj.spec.growth_window;
   let spec: RunSpec;
   try {
     spec = resolveRunSpec(obj.spec);
@@ -113,7 +117,8 @@ export function decodeRunResult(bytes: Uint8Array): RunResult {
   const status = obj.status.replace("RUN_STATUS_", "").toLowerCase() as RunStatusName;
   if (!RUN_STATUSES.includes(status)) throw new ProtocolError(`malformed RunResult ${obj.run_id}: status ${obj.status}`);
   const { job: _, ...rest } = obj;
-  const result: RunResult = { ...rest, status, final: obj.final ?? null };
+  const { growth, ...fields } = rest;
+  const result: RunResult = { ...fields, status, final: obj.final ?? null, ...(growth?.length ? { growth } : {}) };
   if (message.job) result.job = decodeJob(v1.Job.encode(message.job).finish());
   return result;
 }

@@ -33,8 +33,12 @@ describe("protocol", () => {
   });
 
   it("schema - the RunSpec message has a field for every run-spec key", () => {
-    const fields = Object.keys(dtf.v1.RunSpec.toObject(dtf.v1.RunSpec.create(), { defaults: true, arrays: true }));
+    // a spec that uses every key, the optional ones (growth trace) included
+    const full = resolveRunSpec({ optimizer: "gd", trace_every: 5 });
+    const fields = Object.keys(dtf.v1.RunSpec.toObject(dtf.v1.RunSpec.fromObject(full), { defaults: true, arrays: true }));
     for (const key of RUN_SPEC_KEYS) expect(fields, key).to.include(key);
+    const job: Job = { sweep_id: "s", run_id: "r", attempt: 1, spec: full, point: {} };
+    expect(decodeJob(encodeJob(job))).to.deep.equal(job);
   });
 
   it("round trip - metric batches and results from a real training, NaN and empty lists included", async () => {

@@ -8,7 +8,7 @@ import type { Job, RunResult } from "@dtf/protocol";
  * make every write idempotent: a run is one row per (sweep, run), a metric point one row per
  * (sweep, run, step), a component one row per (sweep, run, step, rank k).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export type ColumnType = "VARCHAR" | "INTEGER" | "BIGINT" | "DOUBLE" | "DOUBLE[]";
 export type Value = string | number | (number | null)[] | null;
@@ -70,6 +70,8 @@ export const RUNS: Table<RunSource> = {
     col("attempt", "INTEGER", (s) => s.result.attempt),
     col("error", "VARCHAR", (s) => s.result.error || null),
     col("finished_ms", "BIGINT", (s) => s.finishedMs),
+    // v3; last, where ALTER TABLE puts it in a migrated store (staging copies the table's order)
+    col("growth_json", "VARCHAR", (s) => (s.result.growth?.length ? JSON.stringify(s.result.growth) : null)),
   ],
 };
 

@@ -23,6 +23,22 @@ async function realRun() {
   return { job, result, points };
 }
 
+/** A shallow plain-GD run with a growth trace: its result carries growth fits. */
+async function tracedRun() {
+  const spec = resolveRunSpec({
+    order: 3, dim: 6, components: 10, target_rank: 1, target_norm: 10, observations: 120, init_std: 0.1, init_mode: "balanced",
+    optimizer: "gd", lr: 0.1, steps: 3000, eval_every: 500, trace_every: 5, seed: 1,
+  });
+  const r = await train(spec);
+  expect(r.growth.length).to.be.greaterThan(0);
+  const job: Job = { sweep_id: "s1", run_id: "run-b", attempt: 1, spec, point: { seed: 1 } };
+  const result: RunResult = {
+    sweep_id: "s1", run_id: "run-b", attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: r,
+    threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", growth: r.growth,
+  };
+  return { job, result };
+}
+
 describe("result store", () => {
   it("idempotent writes - the same batch and result written twice leave one row per key", async () => {
     const dir = fresh();
@@ -118,7 +134,32 @@ describe("result store", () => {
       { sweep_id: "old", run_id: "r1", step: 25 },
     ]);
     expect(await store.query("SELECT sweep_id, k, norm FROM component_norms")).to.deep.equal([{ sweep_id: "old", k: 0, norm: 1.5 }]);
-    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "2" }]);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "3" }]);
+    expect(await store.query("SELECT growth_json FROM runs")).to.deep.equal([{ growth_json: null }]);
+    await store.close();
+  });
+
+  it("migration - a schema v2 store (no growth_json) gains the column, keeps its rows and takes traced results", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const old = await ResultStore.open(dir);
+    await old.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await old.writeResult(job, result);
+    await old.close();
+    // what schema v2 wrote: the same tables without the column
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const instance = await DuckDBInstance.create(join(dir, "results.duckdb"));
+    const db = await instance.connect();
+    await db.run("ALTER TABLE runs DROP COLUMN growth_json; UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    db.closeSync();
+    instance.closeSync();
+    const store = await ResultStore.open(dir);
+    expect(await store.query("SELECT run_id, status, growth_json FROM runs")).to.deep.equal([{ run_id: "run-a", status: result.status, growth_json: null }]);
+    const traced = await tracedRun();
+    await store.writeResult(traced.job, traced.result);
+    const [{ growth_json }] = await store.query<{ growth_json: string }>("SELECT growth_json FROM runs WHERE run_id = 'run-b'");
+    expect(JSON.parse(growth_json)[0].exponent).to.equal(traced.result.growth![0].exponent);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "3" }]);
     await store.close();
   });
 

@@ -4,6 +4,7 @@ import type { RunSpec } from "../spec.ts";
 import { DeepCp } from "./cp.ts";
 import { DeepMatrix } from "./matrix.ts";
 import type { Model } from "./model.ts";
+import { NuclearNormBaseline } from "./nuclear.ts";
 import { DeepTucker } from "./tucker.ts";
 
 export function createModel(spec: RunSpec, kernels: Kernels, problem: Problem): Model {
@@ -14,6 +15,8 @@ export function createModel(spec: RunSpec, kernels: Kernels, problem: Problem): 
       return new DeepTucker(spec, kernels, problem);
     case "matrix":
       return new DeepMatrix(spec, kernels, problem);
+    case "nuclear":
+      return new NuclearNormBaseline(spec, problem);
   }
 }
 

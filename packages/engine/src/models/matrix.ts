@@ -1,8 +1,8 @@
 import type { Kernels } from "../kernels/types.ts";
-import { matmul, symmetricEigen } from "../linalg.ts";
+import { type Svd, svd } from "../linalg.ts";
 import type { Problem } from "../problem.ts";
 import type { RunSpec } from "../spec.ts";
-import { DeepChain, transpose } from "./chain.ts";
+import { DeepChain } from "./chain.ts";
 import { block, denseLossAndGrad, layerStd, type Model, type ParamBlock } from "./model.ts";
 
 /** Deep matrix factorization W = W_L ⋯ W_1 (Arora et al. 2019); components are singular triplets. */
@@ -11,7 +11,7 @@ export class DeepMatrix implements Model {
   private readonly chain: DeepChain;
   private readonly denseGrad: Float64Array;
   /** The SVD of the last componentNorms() call (component() reads it). */
-  private svdCache: { values: Float64Array; u: Float64Array[]; v: Float64Array[] } | null = null;
+  private svdCache: Svd | null = null;
 
   constructor(
     private readonly spec: RunSpec,
@@ -44,22 +44,9 @@ export class DeepMatrix implements Model {
     return loss;
   }
 
-  /** Singular values and vectors of W from the eigen-decomposition of WᵀW. */
-  private svd() {
+  private svd(): Svd {
     const [d1, d2] = this.spec.dim;
-    const w = this.fullTensor();
-    const wt = new Float64Array(w.length);
-    transpose(w, wt, d1, d2);
-    const gram = matmul(wt, w, d2, d1, d2);
-    const { values, vectors } = symmetricEigen(gram, d2, true);
-    const sigma = values.map((x) => Math.sqrt(Math.max(0, x)));
-    const v = Array.from({ length: d2 }, (_, r) => Float64Array.from({ length: d2 }, (_, i) => vectors![i * d2 + r]));
-    const u = v.map((vr, r) => {
-      const ur = new Float64Array(d1);
-      for (let i = 0; i < d1; i++) for (let j = 0; j < d2; j++) ur[i] += w[i * d2 + j] * vr[j];
-      return ur.map((x) => (sigma[r] > 0 ? x / sigma[r] : 0));
-    });
-    this.svdCache = { values: sigma, u, v };
+    this.svdCache = svd(this.fullTensor(), d1, d2);
     return this.svdCache;
   }
 

@@ -20,6 +20,11 @@ export interface Model {
   componentNorms(): Float64Array;
   /** The unit vectors of component `index`, of the parameters as of the last componentNorms() call. */
   component(index: number): Float64Array[];
+  /**
+   * A solver that is not gradient-trained (the nuclear-norm baseline) advances itself: one step,
+   * returning the training loss before it. Gradient models leave it out.
+   */
+  iterate?(): number;
 }
 
 /** Everything a model constructor needs besides the spec. */
@@ -65,9 +70,10 @@ export function initGaussian(blocks: ParamBlock[], stds: number[], draw: () => n
 /**
  * Per-layer std. `per_layer`: init_std as given. `end_to_end`: chosen so that the product of L
  * layers of inner width h has entries of std ≈ init_std, s = init_std^(1/L) · h^(−(L−1)/(2L))
- * (the reference script's rule).
+ * (the reference script's rule). `balanced` draws the end-to-end factor itself (see balanced.ts); the
+ * std given here is the matching per-layer scale.
  */
-export function layerStd(initStd: number, mode: "per_layer" | "end_to_end", depth: number, width: number): number {
+export function layerStd(initStd: number, mode: "per_layer" | "end_to_end" | "balanced", depth: number, width: number): number {
   if (mode === "per_layer" || depth === 1) return initStd;
   return initStd ** (1 / depth) * width ** (-(depth - 1) / (2 * depth));
 }

@@ -49,6 +49,7 @@ export default async function runTask(input: TaskInput): Promise<Uint8Array> {
       code_version: codeVersion(),
       worker_id: input.workerId,
       error: "",
+      growth: result.growth,
     };
     return encodeRunResult(out);
   } finally {
