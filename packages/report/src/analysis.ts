@@ -1,5 +1,4 @@
-import { fitGrowthLaw, type GrowthFit } from "@dtf/engine";
-import type { NormRow, ReportData, RunRow } from "./data.ts";
+import type { ReportData, RunRow } from "./data.ts";
 
 /** Mean and (sample) standard deviation; null when there is nothing to average. */
 export type Stat = { mean: number; std: number; n: number } | null;
@@ -73,37 +72,24 @@ export function summarize(runs: RunRow[], axes: string[]): GroupSummary[] {
   });
 }
 
-/** The growth-law fit of one run's top component from its evaluations (plain GD only). */
-export type GrowthRow = { depth: number; order: number; run_id: string; fit: GrowthFit; reference: number; referenceDeep: number };
-
 /**
- * d‖W_r‖/dt ≈ Δnorm / (Δstep · lr) between evaluations for the largest component (k = 0), against
- * γ at the earlier evaluation. Meaningful for plain GD only (adaptive steps rescale time).
+ * The grid point that panels showing one run per depth are drawn at: `wanted` values for the axes
+ * it names; for observations, when swept and not named, the most observed (where runs recover).
  */
-export function growthFits(runs: RunRow[], norms: NormRow[]): GrowthRow[] {
-  const byRun = new Map<string, NormRow[]>();
-  for (const n of norms) if (n.k === 0) byRun.set(n.run_id, [...(byRun.get(n.run_id) ?? []), n]);
-  return runs.flatMap((r) => {
-    const series = byRun.get(r.run_id) ?? [];
-    if (r.spec.optimizer !== "gd" || series.length < 3) return [];
-    const lr = r.spec.lr as number;
-    const samples = series.slice(1).map((b, i) => {
-      const a = series[i];
-      return { norm: a.norm ?? 0, gamma: a.gamma ?? 0, rate: ((b.norm ?? 0) - (a.norm ?? 0)) / ((b.step - a.step) * lr) };
-    });
-    const N = r.spec.order as number;
-    const L = r.spec.depth as number;
-    const fit = fitGrowthLaw(samples);
-    if (!Number.isFinite(fit.exponent)) return [];
-    return [{ depth: L, order: N, run_id: r.run_id, fit, reference: 2 - 2 / N, referenceDeep: 2 - 2 / (N * L) }];
-  });
+export function representativePoint(runs: RunRow[], axes: string[], wanted: Record<string, unknown> = {}): Record<string, unknown> {
+  const point: Record<string, unknown> = {};
+  if (axes.includes("observations") && !("observations" in wanted)) {
+    point.observations = Math.max(...runs.map((r) => Number(r.point.observations)).filter(Number.isFinite));
+  }
+  return { ...point, ...wanted };
 }
 
-/** One run per value of `axis` (the first in sweep order that finished), for per-depth panels. */
-export function representatives(data: ReportData, axis: string): RunRow[] {
+/** One run per value of `axis` (the first in sweep order that finished) at the grid point `at`. */
+export function representatives(data: ReportData, axis: string, at: Record<string, unknown> = {}): RunRow[] {
   const seen = new Map<string, RunRow>();
   for (const r of data.runs) {
     if (r.status !== "ok" && r.status !== "diverged") continue;
+    if (Object.entries(at).some(([k, v]) => JSON.stringify(r.point[k]) !== JSON.stringify(v))) continue;
     const key = JSON.stringify(r.point[axis] ?? r.spec[axis]);
     if (!seen.has(key)) seen.set(key, r);
   }

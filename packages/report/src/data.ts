@@ -1,3 +1,4 @@
+import type { ComponentGrowth } from "@dtf/engine";
 import { type ResultStore, StoreError } from "@dtf/store";
 
 /** One run as the report reads it from the store. */
@@ -21,6 +22,8 @@ export type RunRow = {
   code_version: string | null;
   worker_id: string | null;
   error: string | null;
+  /** Growth-law fits of the traced components (empty for runs without a trace). */
+  growth: ComponentGrowth[];
 };
 
 export type MetricRow = { run_id: string; step: number; recon_error: number | null; train_loss: number | null };
@@ -51,17 +54,23 @@ export async function chooseSweep(store: ResultStore, wanted?: string): Promise<
 export async function loadReportData(store: ResultStore, sweepId: string | null): Promise<ReportData> {
   const id = sweepId ?? "";
   const sweeps = await store.query<SweepRow>("SELECT sweep_id, name, spec_json, total_runs, code_version FROM sweeps WHERE sweep_id = $1", [id]);
+  // a store of schema v2 opened read-only (not migrated) has no growth column
+  const [{ n }] = await store.query<{ n: number }>(
+    "SELECT count(*)::INTEGER AS n FROM information_schema.columns WHERE table_name = 'runs' AND column_name = 'growth_json'",
+  );
   const raw = await store.query<Record<string, unknown>>(
     `SELECT run_id, sweep_id, run_index, point_json, spec_json, status, stop_reason, steps, recon_error, heldout_mse, cp_erank,
-            unfolding_eranks, rank_estimate, threshold_steps_json, wall_ms, engine, code_version, worker_id, error
+            unfolding_eranks, rank_estimate, threshold_steps_json, wall_ms, engine, code_version, worker_id, error,
+            ${n > 0 ? "growth_json" : "NULL AS growth_json"}
      FROM runs WHERE sweep_id = $1 ORDER BY run_index NULLS LAST, run_id`,
     [id],
   );
-  const runs = raw.map(({ point_json, spec_json, threshold_steps_json, ...rest }) => ({
+  const runs = raw.map(({ point_json, spec_json, threshold_steps_json, growth_json, ...rest }) => ({
     ...rest,
     point: JSON.parse(String(point_json ?? "{}")),
     spec: JSON.parse(String(spec_json)),
     threshold_steps: JSON.parse(String(threshold_steps_json ?? "{}")),
+    growth: growth_json ? JSON.parse(String(growth_json)) : [],
   })) as RunRow[];
   const metrics = await store.query<MetricRow>("SELECT run_id, step, recon_error, train_loss FROM metrics WHERE sweep_id = $1 ORDER BY run_id, step", [id]);
   return { sweeps, runs, metrics };

@@ -1,6 +1,7 @@
 import type { TopLevelSpec } from "vega-lite";
-import { type GroupSummary, type GrowthRow, groupKey } from "./analysis.ts";
+import { type GroupSummary, groupKey } from "./analysis.ts";
 import type { MetricRow, NormRow, RunRow } from "./data.ts";
+import type { GrowthGroup } from "./growth.ts";
 
 /** A figure: its Vega-Lite spec and the rows it plots (exported as CSV). */
 export type Figure = { id: string; title: string; caption: string; spec: TopLevelSpec; rows: Record<string, unknown>[] };
@@ -188,28 +189,68 @@ export function eranksVsDepthFigure(summary: GroupSummary[], runs: RunRow[], axe
   };
 }
 
-/** Fitted growth exponent per depth with the 2−2/N and 2−2/(NL) references. */
-export function growthLawFigure(fits: GrowthRow[], depths: number[]): Figure {
-  const rows = fits.flatMap((f) => [
-    { depth: f.depth, series: "fitted exponent", value: f.fit.exponent, prefactor: f.fit.prefactor, run_id: f.run_id },
-    { depth: f.depth, series: "2 − 2/N (shallow CP)", value: f.reference },
-    { depth: f.depth, series: "2 − 2/(NL)", value: f.referenceDeep },
-  ]);
+/**
+ * The measured law itself: rate/γ against ‖W_r‖ (log–log) for the top component of one run per
+ * depth and grid point, with each run's fitted line c·σ^a over its window.
+ */
+export function growthLawFigure(groups: GrowthGroup[], depths: number[]): Figure {
+  const rows = groups.flatMap((g) => {
+    const run = g.runs[0];
+    const fit = run.growth.find((f) => f.component === 0)!;
+    const base = { depth: g.depth, slice: g.sliceLabel || "all", run_id: run.run_id };
+    const measured = fit.log_norm.map((x, i) => ({ ...base, series: "measured", norm: Math.exp(x), rate_over_gamma: Math.exp(fit.log_rate[i]) }));
+    const line = [fit.norm_lo, fit.norm_hi].map((n) => ({ ...base, series: "fit", norm: n, rate_over_gamma: fit.prefactor * n ** fit.exponent }));
+    return [...measured, ...line];
+  });
+  const slices = new Set(rows.map((r) => r.slice));
+  const layer = {
+    layer: [
+      { transform: [{ filter: "datum.series === 'measured'" }], mark: { type: "point", size: 18, filled: true } },
+      { transform: [{ filter: "datum.series === 'fit'" }], mark: { type: "line", strokeWidth: 1.5 } },
+    ],
+    encoding: {
+      x: { field: "norm", type: "quantitative", title: "‖W_r‖", scale: { type: "log" } },
+      y: { field: "rate_over_gamma", type: "quantitative", title: "(d‖W_r‖/dt) / γ_r", scale: { type: "log" } },
+      color: depthColor(depths),
+      detail: { field: "run_id", type: "nominal" },
+    },
+  };
   return {
     id: "growth-law",
-    title: "Growth law: fitted exponent per depth",
-    caption: "Least-squares fit of log(d‖W_r‖/dt / γ_r) against log‖W_r‖ for the largest component of one plain-GD run per depth, with Razin et al.'s 2 − 2/N and the deep reconstruction 2 − 2/(NL).",
+    title: "Growth law: d‖W_r‖/dt / γ_r against ‖W_r‖",
+    caption:
+      "Plain-GD growth trace of the largest component (identity fixed for the run) of one run per depth: centred-difference rate over γ_r inside the spec's norm window, and the run's least-squares line log(rate/γ) = log c + a·log‖W_r‖. A steeper, higher line is a stronger implicit regularization.",
+    rows,
+    spec: (slices.size > 1
+      ? { ...base, data: { values: rows }, facet: { column: { field: "slice", type: "nominal", title: "" } }, spec: { width: 220, height: 200, ...layer } }
+      : { ...base, data: { values: rows }, ...layer }) as TopLevelSpec,
+  };
+}
+
+/** Prefactor c per depth (geometric mean over seeds, 95 % bootstrap interval) against NL. */
+export function growthPrefactorFigure(groups: GrowthGroup[]): Figure {
+  const rows = groups.flatMap((g) => [
+    { depth: g.depth, slice: g.sliceLabel || "all", series: "measured c", value: g.prefactor.value, lo: g.prefactor.lo, hi: g.prefactor.hi, runs: g.runs.length },
+    { depth: g.depth, slice: g.sliceLabel || "all", series: "NL (balanced, orthogonal)", value: g.order * g.depth, lo: null, hi: null, runs: null },
+  ]);
+  const x = { field: "depth", type: "quantitative", title: "depth L", scale: { type: "log" }, axis: { values: [...new Set(groups.map((g) => g.depth))] } };
+  return {
+    id: "growth-prefactor",
+    title: "Growth law: prefactor c against depth",
+    caption:
+      "Prefactor c of d‖W_r‖/dt = c·γ_r·‖W_r‖^a per depth (log–log: a straight line is a polynomial in L; its slope is the degree), geometric mean over seeds with a 95 % bootstrap interval, and the linear NL the balanced, orthogonal-column derivation gives.",
     rows,
     spec: {
       ...base,
       data: { values: rows },
-      mark: { type: "line", point: true },
-      encoding: {
-        x: { field: "depth", type: "ordinal", title: "depth L", sort: depths },
-        y: { field: "value", type: "quantitative", title: "exponent a in ṅ ∝ γ nᵃ" },
-        strokeDash: { field: "series", type: "nominal", title: "" },
-        color: { field: "series", type: "nominal", title: "", scale: { range: ["#222", "#999", "#bbb"] } },
-      },
+      layer: [
+        { mark: { type: "line", point: true }, encoding: { x, y: logY("value", "prefactor c"), color: { field: "slice", type: "nominal", title: "" }, strokeDash: { field: "series", type: "nominal", title: "" } } },
+        {
+          transform: [{ filter: "datum.lo !== null" }],
+          mark: { type: "rule" },
+          encoding: { x, y: { field: "lo", type: "quantitative", scale: { type: "log" } }, y2: { field: "hi" }, color: { field: "slice", type: "nominal" } },
+        },
+      ],
     } as TopLevelSpec,
   };
 }

@@ -1,15 +1,14 @@
-import type { GroupSummary, GrowthRow, Stat } from "./analysis.ts";
+import type { GroupSummary, Stat } from "./analysis.ts";
+import type { Claim } from "./claims.ts";
 import type { ReportData, RunRow } from "./data.ts";
+import { fmt } from "./format.ts";
+import type { GrowthGroup } from "./growth.ts";
+
+export { fmt };
 
 const esc = (s: unknown) =>
   String(s).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
-/** A number for a table: 4 significant digits, exponent form when tiny or huge. */
-export function fmt(x: number): string {
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  return a >= 1e-3 && a < 1e5 ? String(Number(x.toPrecision(4))) : x.toExponential(3);
-}
 
 export const fmtStat = (s: Stat) => (s ? (s.n > 1 ? `${fmt(s.mean)} ± ${fmt(s.std)}` : fmt(s.mean)) : "–");
 
@@ -20,7 +19,10 @@ export type ReportContent = {
   axes: string[];
   summary: GroupSummary[];
   figures: RenderedFigure[];
-  growth: GrowthRow[];
+  growth: GrowthGroup[];
+  claims: Claim[];
+  /** The grid point of the panels that show one run per depth. */
+  representative: Record<string, unknown>;
   notes: string[];
 };
 
@@ -66,12 +68,25 @@ function failuresTable(runs: RunRow[]): string {
   );
 }
 
-function growthTable(growth: GrowthRow[]): string {
+const ci = (e: { value: number; lo: number; hi: number }) => `${fmt(e.value)} <small>[${fmt(e.lo)}, ${fmt(e.hi)}]</small>`;
+
+function growthTable(growth: GrowthGroup[]): string {
   if (growth.length === 0) return "";
+  const sorted = [...growth].sort((a, b) => a.sliceLabel.localeCompare(b.sliceLabel) || a.depth - b.depth);
   return table(
-    ["depth L", "order N", "fitted exponent", "prefactor", "2 − 2/N", "2 − 2/(NL)", "samples"],
-    growth.map((g) => [String(g.depth), String(g.order), fmt(g.fit.exponent), fmt(g.fit.prefactor), fmt(g.reference), fmt(g.referenceDeep), String(g.fit.points)]),
+    ["grid point", "depth L", "runs", "exponent a [95 % CI]", "2 − 2/(NL)", "prefactor c [95 % CI]", "NL"],
+    sorted.map((g) => [esc(g.sliceLabel || "all"), String(g.depth), String(g.runs.length), ci(g.exponent), fmt(g.theoryExponent), ci(g.prefactor), String(g.order * g.depth)]),
   );
+}
+
+function claimsSection(claims: Claim[]): string {
+  if (claims.length === 0) return "<p class=\"note\">No claim of the paper applies to this sweep's axes (see docs/results.md for which sweep checks which).</p>";
+  return claims
+    .map(
+      (c) => `<div class="claim" id="claim-${esc(c.id)}"><p><span class="verdict ${esc(c.verdict.replaceAll(" ", "-"))}">${esc(c.verdict)}</span> <b>${esc(c.figure)}</b> ${esc(c.claim)}</p>
+<ul>${c.measured.map((m) => `<li>${esc(m)}</li>`).join("")}</ul><p class="why">Why: ${esc(c.why)}</p></div>`,
+    )
+    .join("\n");
 }
 
 const STYLE = `
@@ -82,7 +97,10 @@ figcaption a{margin-right:.6rem}table{border-collapse:collapse;font-size:.85rem;
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f5f5f5}
 td:first-child,th:first-child{text-align:left}.status.failed{color:#c00}.status.diverged{color:#b58900}
 pre{background:#f7f7f7;padding:.8rem;overflow-x:auto;font-size:.8rem}.note{color:#555;font-style:italic}
-.counts span{margin-right:1.2rem}`;
+.counts span{margin-right:1.2rem}.claim{border-left:4px solid #ddd;padding:.1rem .8rem;margin:.8rem 0}
+.claim ul{margin:.2rem 0;font-size:.9rem}.why{color:#444;font-size:.9rem;margin:.2rem 0}
+.verdict{font-weight:bold;padding:.05rem .4rem;border-radius:3px;color:#fff;background:#888}
+.verdict.reproduced{background:#2e7d32}.verdict.partly{background:#b58900}.verdict.not-reproduced{background:#c62828}`;
 
 /** The whole report: one self-contained HTML page (inline SVG figures, inline CSS, no scripts). */
 export function reportHtml(c: ReportContent): string {
@@ -105,9 +123,12 @@ export function reportHtml(c: ReportContent): string {
 <p class="meta">sweep <code>${esc(sweep?.sweep_id ?? "?")}</code> · swept: ${esc(c.axes.join(", ") || "nothing")} · engine: ${esc(engines)} · code version: ${esc(versions)}</p>
 <p class="counts"><span><b>${runs.length}</b>${sweep ? ` of ${sweep.total_runs}` : ""} runs stored</span><span>${count("ok")} ok</span><span>${count("diverged")} diverged</span><span>${count("failed")} failed</span></p>
 ${c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join("\n")}
+<h2>Claims</h2>
+${claimsSection(c.claims)}
 <h2>Results</h2>
+<p class="meta">Panels with one run per depth show the grid point ${esc(JSON.stringify(c.representative))} (<code>dtf report --at KEY=VALUE</code> picks another).</p>
 ${results.map(figure).join("\n")}
-${c.growth.length ? `<h3>Growth-law fits</h3>${growthTable(c.growth)}` : ""}
+${c.growth.length ? `<h3>Growth-law fits (top component, over seeds)</h3>${growthTable(c.growth)}` : ""}
 <h2>Summary (mean ± std over seeds)</h2>
 ${summaryTable(c)}
 <h2>Sweep overview</h2>

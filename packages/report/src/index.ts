@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { openForReading, type ResultStore } from "@dtf/store";
-import { growthFits, representatives, summarize, sweptAxes } from "./analysis.ts";
+import { representativePoint, representatives, summarize, sweptAxes } from "./analysis.ts";
+import { evaluateClaims } from "./claims.ts";
 import { chooseSweep, loadNorms, loadReportData } from "./data.ts";
 import {
   componentNormsFigure,
@@ -10,14 +11,17 @@ import {
   errorVsStepsFigure,
   type Figure,
   growthLawFigure,
+  growthPrefactorFigure,
   heatmapFigure,
   parallelCoordinatesFigure,
   runtimeFigure,
 } from "./figures.ts";
+import { growthGroups } from "./growth.ts";
 import { type RenderedFigure, type ReportContent, reportHtml } from "./html.ts";
 import { toCsv, toPng, toSvg } from "./render.ts";
 
 export type { GroupSummary } from "./analysis.ts";
+export type { Claim, Verdict } from "./claims.ts";
 export type { ReportContent } from "./html.ts";
 export { fmt, fmtStat } from "./html.ts";
 
@@ -28,6 +32,8 @@ export type ReportOptions = {
   figures?: string;
   /** The sweep to show when the store holds several. @default the only one, else the newest */
   sweep?: string;
+  /** Grid values of the panels that show one run per depth. @default the most observed point */
+  at?: Record<string, unknown>;
 };
 
 /**
@@ -35,7 +41,11 @@ export type ReportOptions = {
  * observations when observations vary; effective ranks vs depth when depth varies; the growth law
  * when plain-GD runs exist; a heatmap per pair of swept axes (up to 3); the overview figures.
  */
-export async function selectFigures(store: ResultStore, sweep?: string): Promise<{ content: Omit<ReportContent, "figures">; figures: Figure[] }> {
+export async function selectFigures(
+  store: ResultStore,
+  sweep?: string,
+  at: Record<string, unknown> = {},
+): Promise<{ content: Omit<ReportContent, "figures">; figures: Figure[] }> {
   const sweepId = await chooseSweep(store, sweep);
   const data = await loadReportData(store, sweepId);
   const axes = sweptAxes(data.runs);
@@ -44,7 +54,8 @@ export async function selectFigures(store: ResultStore, sweep?: string): Promise
   const depths = [...new Set(data.runs.map((r) => r.spec.depth as number))].sort((a, b) => a - b);
   const figures: Figure[] = [];
   const notes: string[] = [];
-  const reps = representatives(data, "depth");
+  const representative = representativePoint(data.runs, axes, at);
+  const reps = representatives(data, "depth", representative);
   const norms = await loadNorms(store, sweepId, reps.map((r) => r.run_id));
   if (finished.length > 0) {
     figures.push(componentNormsFigure(reps, norms, depths));
@@ -54,17 +65,17 @@ export async function selectFigures(store: ResultStore, sweep?: string): Promise
   }
   if (axes.includes("observations") && finished.length > 0) figures.push(errorVsObservationsFigure(summary, finished, axes, depths));
   if (axes.includes("depth") && finished.length > 0) figures.push(eranksVsDepthFigure(summary, finished, axes, depths));
-  const gdReps = representatives({ ...data, runs: finished.filter((r) => r.spec.optimizer === "gd") }, "depth");
-  const growth = growthFits(gdReps, await loadNorms(store, sweepId, gdReps.map((r) => r.run_id)));
-  if (growth.length > 0) figures.push(growthLawFigure(growth, depths));
-  else if (finished.length > 0) notes.push("Growth-law fit: needs runs with optimizer gd (adaptive steps rescale time); none here.");
+  const growth = growthGroups(finished, axes);
+  if (growth.length > 0) figures.push(growthLawFigure(growth, depths), growthPrefactorFigure(growth));
+  else if (finished.length > 0) notes.push("Growth-law fit: needs runs with a growth trace (trace_every, optimizer gd); none here.");
   const numeric = axes.filter((a) => new Set(data.runs.map((r) => JSON.stringify(r.point[a]))).size >= 2);
   for (let i = 0, pairs = 0; i < numeric.length && pairs < 3; i++) {
     for (let j = i + 1; j < numeric.length && pairs < 3; j++, pairs++) figures.push(heatmapFigure(summary, numeric[i], numeric[j]));
   }
   if (finished.length > 0) figures.push(parallelCoordinatesFigure(finished, axes, depths));
   if (data.runs.length > 0) figures.push(runtimeFigure(data.runs));
-  return { content: { data, axes, summary, growth, notes }, figures };
+  const claims = await evaluateClaims(data, axes, (runIds, topK) => loadNorms(store, sweepId, runIds, topK));
+  return { content: { data, axes, summary, growth, claims, representative, notes }, figures };
 }
 
 /** Writes DIR's report: one self-contained HTML file, and SVG/PNG/CSV files for every figure. */
@@ -73,7 +84,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   const figuresDir = options.figures ?? join(dirname(out), "figures");
   const store = await openForReading(dir);
   try {
-    const { content, figures } = await selectFigures(store, options.sweep);
+    const { content, figures } = await selectFigures(store, options.sweep, options.at);
     mkdirSync(figuresDir, { recursive: true });
     const rendered: RenderedFigure[] = [];
     for (const f of figures) {

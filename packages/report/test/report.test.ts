@@ -28,25 +28,32 @@ describe("report", () => {
       "parallel-coordinates",
       "run-times",
     ]);
-    expect(content.notes.join(" ")).to.contain("Growth-law fit: needs runs with optimizer gd");
+    expect(content.notes.join(" ")).to.contain("Growth-law fit: needs runs with a growth trace");
+    // panels with one run per depth show the most observed grid point
+    expect(content.representative).to.deep.equal({ observations: 80 });
   });
 
-  it("figure selection - an init-scale sweep under plain GD gets the growth-law fit and no observation/depth figures", async () => {
+  it("figure selection - a traced plain-GD init-scale sweep gets the growth-law figures and no observation/depth figures", async () => {
     const dir = await makeStore(
       "growth",
       [0.05, 0.1].map((init_std) => ({
         point: { init_std, seed: 0 },
-        spec: { order: 3, dim: 6, components: 12, target_rank: 1, target_norm: 10, observations: 120, init_std, optimizer: "gd", lr: 0.2, steps: 400, eval_every: 5 },
+        spec: {
+          order: 3, dim: 6, components: 12, target_rank: 1, target_norm: 10, observations: 120, init_std, init_mode: "balanced",
+          optimizer: "gd", lr: 0.1, steps: 2000, eval_every: 100, trace_every: 5,
+        },
       })),
     );
     const { content, html } = await writeReport(dir);
     const ids = content.figures.map((f) => f.id);
-    expect(ids).to.include.members(["component-norms", "error-vs-steps", "growth-law", "parallel-coordinates", "run-times"]);
+    expect(ids).to.include.members(["component-norms", "error-vs-steps", "growth-law", "growth-prefactor", "parallel-coordinates", "run-times"]);
     expect(ids).to.not.include.members(["error-vs-observations", "eranks-vs-depth"]);
     expect(ids.some((id) => id.startsWith("heatmap"))).to.equal(false);
-    expect(content.growth).to.have.length(1); // one representative per depth
-    expect(content.growth[0].fit.exponent).to.be.within(1.1, 1.6); // 2 − 2/3 for shallow CP, from evaluations every 5 steps
-    expect(readFileSync(html, "utf8")).to.contain("Growth-law fits");
+    expect(content.growth).to.have.length(2); // one group per init scale
+    for (const g of content.growth) expect(g.exponent.value).to.be.closeTo(4 / 3, 0.01);
+    const page = readFileSync(html, "utf8");
+    expect(page).to.contain("Growth-law fits");
+    expect(page.indexOf("<h2>Claims</h2>")).to.be.below(page.indexOf("<h2>Results</h2>"));
   });
 
   it("numbers - the summary table equals a direct query of the store", async () => {

@@ -24,7 +24,7 @@ export async function makeStore(name: string, runs: Planned[]): Promise<string> 
       const r = await train(spec, { onMetrics: (p) => points.push(p) });
       await store.stageMetrics({ sweep_id: job.sweep_id, run_id: job.run_id, attempt: 1, points });
       const thresholds = Object.fromEntries(Object.entries(r.threshold_steps).filter(([, s]) => s !== null)) as Record<string, number>;
-      result = { ...job, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!, threshold_steps: thresholds, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "" };
+      result = { ...job, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!, threshold_steps: thresholds, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", growth: r.growth };
     }
     commits.push(store.writeResult(job, result, i));
   }
