@@ -52,7 +52,11 @@ export function intFlag(args: ParsedArgs, key: string, min: number, max: number,
 export async function loadSweepArg(args: ParsedArgs): Promise<LoadedSweep> {
   const file = args.positionals[0];
   if (!file) throw new UsageError("expected a sweep spec file");
-  const maxRuns = intFlag(args, "max_runs", 1, MAX_RUNS_LIMIT, DEFAULT_MAX_RUNS);
+  return loadSweepPath(file, intFlag(args, "max_runs", 1, MAX_RUNS_LIMIT, DEFAULT_MAX_RUNS));
+}
+
+/** A sweep file, read and validated; every problem is one usage line. */
+export async function loadSweepPath(file: string, maxRuns = DEFAULT_MAX_RUNS): Promise<LoadedSweep> {
   const text = await readUserFile(file, "sweep file");
   try {
     return loadSweepText(text, file, maxRuns);

@@ -11,6 +11,7 @@ import {
   workerCommand,
 } from "./commands/cluster.ts";
 import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
+import { reproduceCommand } from "./commands/reproduce.ts";
 import { trainCommand } from "./commands/train.ts";
 import { EXIT, UsageError } from "./errors.ts";
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, (argv: string[], out: (l: string) => void) => Pro
   plan: planCommand,
   run: runCommand,
   report: reportCommand,
+  reproduce: reproduceCommand,
   export: exportCommand,
   submit: submitCommand,
   worker: workerCommand,
@@ -37,6 +39,7 @@ commands:
   run      run a sweep on this machine into a result store (resumable)
   report   write a sweep's HTML report and figure files
   export   write a result store's tables as CSV or Parquet
+  reproduce  run the paper's figures' sweeps and write their reports and verdicts
   submit, worker, aggregate, status, cancel, dlq, up   cluster mode over NATS JetStream (dtf submit --help)
 (dtf <command> --help for each)`;
 

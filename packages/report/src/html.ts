@@ -6,7 +6,7 @@ import type { GrowthGroup } from "./growth.ts";
 
 export { fmt };
 
-const esc = (s: unknown) =>
+export const esc = (s: unknown) =>
   String(s).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 
@@ -89,7 +89,7 @@ function claimsSection(claims: Claim[]): string {
     .join("\n");
 }
 
-const STYLE = `
+export const STYLE = `
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .meta{color:#555}figure{margin:1.5rem 0;overflow-x:auto}figcaption{color:#444;font-size:.9rem;max-width:900px}

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { DtfError } from "@dtf/engine";
 import { openForReading, type ResultStore } from "@dtf/store";
 import { representativePoint, representatives, summarize, sweptAxes } from "./analysis.ts";
 import { evaluateClaims } from "./claims.ts";
@@ -23,6 +24,8 @@ import { toCsv, toPng, toSvg } from "./render.ts";
 export type { GroupSummary } from "./analysis.ts";
 export type { Claim, Verdict } from "./claims.ts";
 export type { ReportContent } from "./html.ts";
+export type { ReproducedSweep } from "./index-page.ts";
+export { writeReproductionIndex } from "./index-page.ts";
 export { fmt, fmtStat } from "./html.ts";
 
 export type ReportOptions = {
@@ -56,6 +59,9 @@ export async function selectFigures(
   const notes: string[] = [];
   const representative = representativePoint(data.runs, axes, at);
   const reps = representatives(data, "depth", representative);
+  if (reps.length === 0 && finished.length > 0 && Object.keys(at).length > 0) {
+    throw new DtfError(`no finished run at the grid point ${JSON.stringify(at)} (swept: ${axes.join(", ") || "nothing"})`);
+  }
   const norms = await loadNorms(store, sweepId, reps.map((r) => r.run_id));
   if (finished.length > 0) {
     figures.push(componentNormsFigure(reps, norms, depths));

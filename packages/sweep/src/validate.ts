@@ -96,7 +96,8 @@ function validateMapping(
   return value;
 }
 
-function validateLists(group: Record<string, unknown>, path: Path, issues: Issues, owner: Map<string, string>) {
+/** `distinct`: each list's values must differ (grid axes); zip groups check their tuples instead. */
+function validateLists(group: Record<string, unknown>, path: Path, issues: Issues, owner: Map<string, string>, distinct: boolean) {
   const out: Record<string, unknown[]> = {};
   for (const [key, values] of Object.entries(group)) {
     const p = [...path, key];
@@ -118,7 +119,7 @@ function validateLists(group: Record<string, unknown>, path: Path, issues: Issue
     values.forEach((v, i) => {
       checkValue(key, v, [...p, i], issues);
       const text = JSON.stringify(v);
-      if (seen.has(text)) issues.add([...p, i], `repeats the value ${text}: it would run the same points twice`);
+      if (distinct && seen.has(text)) issues.add([...p, i], `repeats the value ${text}: it would run the same points twice`);
       seen.add(text);
     });
     out[key] = values;
@@ -164,7 +165,7 @@ export function validateSweep(source: SpecSource, maxRuns = DEFAULT_MAX_RUNS): S
     checkValue(key, v, p, issues);
   });
   const gridRaw = data.grid === undefined ? {} : data.grid;
-  const grid = isMapping(gridRaw) ? validateLists(gridRaw, ["grid"], issues, owner) : {};
+  const grid = isMapping(gridRaw) ? validateLists(gridRaw, ["grid"], issues, owner, true) : {};
   if (!isMapping(gridRaw)) issues.add(["grid"], "must be a mapping of run-spec keys to lists of values");
 
   const zip: Record<string, unknown[]>[] = [];
@@ -176,10 +177,19 @@ export function validateSweep(source: SpecSource, maxRuns = DEFAULT_MAX_RUNS): S
           issues.add(["zip", g], "must be a mapping of run-spec keys to lists");
           return;
         }
-        const lists = validateLists(group, ["zip", g], issues, owner);
+        const lists = validateLists(group, ["zip", g], issues, owner, false);
         const lengths = new Set(Object.values(lists).map((l) => l.length));
         if (lengths.size > 1) {
           issues.add(["zip", g], `lists must have equal lengths to vary together, got ${[...lengths].join(" and ")}`);
+        } else {
+          // a value may repeat in one list (model: [matrix, matrix, nuclear]); a whole tuple may not
+          const seen = new Set<string>();
+          const keys = Object.keys(lists);
+          for (let i = 0; i < (lengths.values().next().value ?? 0); i++) {
+            const tuple = JSON.stringify(keys.map((k) => lists[k][i]));
+            if (seen.has(tuple)) issues.add(["zip", g], `repeats the combination ${tuple} of ${keys.join(", ")} at position ${i}: it would run the same points twice`);
+            seen.add(tuple);
+          }
         }
         zip.push(lists);
       });

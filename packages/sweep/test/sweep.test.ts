@@ -115,6 +115,11 @@ describe("sweep spec", () => {
     expect(msg).to.contain("zip[0]: lists must have equal lengths to vary together, got 2 and 1");
     expect(issuesOf(`name: x\nbase: {}\ngrid: { lr: [0.1, 0.2, 0.1] }\n`)).to.contain("grid.lr[2]: repeats the value 0.1: it would run the same points twice");
     expect(issuesOf(`name: x\nbase: {}\ngrid: { lr: [0.1, 0.2] }\nseeds: [1, 2, 1]\n`)).to.contain("seeds: repeats a seed");
+    // in a zip group a value may repeat (the tuples differ), a whole tuple may not
+    expect(loadSweepText(`name: x\nbase: {}\nzip:\n  - { depth: [1, 2, 1], lr: [0.1, 0.1, 0.2] }\n`, "spec.yaml").count).to.equal(3);
+    expect(issuesOf(`name: x\nbase: {}\nzip:\n  - { depth: [1, 2, 1], lr: [0.1, 0.1, 0.1] }\n`)).to.contain(
+      "zip[0]: repeats the combination [1,0.1] of depth, lr at position 2",
+    );
     // two grid values that resolve to the same spec (width defaults to dim = 10) are one run, not two
     expect(issuesOf(`name: x\nbase: { dim: 10 }\ngrid: { width: [10, 8, [10, 10, 10]] }\n`)).to.contain("give the same run spec");
   });

@@ -13,7 +13,7 @@ import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
 
-const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
+export const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
 const HOUR_MS = 3_600_000;
 
 export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --creds FILE | --user U --password P | --token T,
@@ -34,7 +34,7 @@ function natsOptions(args: ParsedArgs): NatsOptions {
 }
 
 /** SIGINT/SIGTERM abort the returned signal (a second one exits at once). */
-function shutdownSignal(what: string): AbortSignal {
+export function shutdownSignal(what: string): AbortSignal {
   const controller = new AbortController();
   const stop = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -47,7 +47,7 @@ function shutdownSignal(what: string): AbortSignal {
 }
 
 /** Connects, runs `act`, and always closes the connection (a failing command never hangs on it). */
-async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>): Promise<T> {
+export async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const nc = await connectNats({ ...natsOptions(args), name });
   try {
     return await act(nc);

@@ -5,7 +5,7 @@ import { runSweepLocally } from "@dtf/coordinator/local";
 import { writeReport } from "@dtf/report";
 import { openForReading, STORE_FILE } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, expandRuns } from "@dtf/sweep";
-import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
+import { coerce, type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
 import { ProgressDisplay } from "../progress.ts";
@@ -22,13 +22,15 @@ cleanly and keeps what finished.
   --threads N     trainings in parallel (default: the number of cores)
   --max-runs N    refuse sweeps larger than N runs (default ${DEFAULT_MAX_RUNS})`;
 
-export const REPORT_HELP = `dtf report DIR [--out report.html] [--figures DIR] [--sweep ID]
+export const REPORT_HELP = `dtf report DIR [--out report.html] [--figures DIR] [--sweep ID] [--at KEY=VALUE …]
 
-Writes the sweep's aggregated report: one self-contained HTML file (default DIR/report.html) with
-the figures the sweep's axes allow, the summary table and the overview, plus every figure as SVG,
+Writes the sweep's aggregated report: one self-contained HTML file (default DIR/report.html) that
+opens with the paper's claims the sweep can check (statistic, 95 % interval, verdict), then the
+figures the sweep's axes allow, the summary table and the overview, plus every figure as SVG,
 PNG and CSV (default: figures/ next to the HTML). \`dtf run\` writes it at the end too. A store
 with several sweeps shows the newest unless --sweep says which. While an aggregator or \`dtf run\`
-writes the store, the report is made from a snapshot it writes on request.`;
+writes the store, the report is made from a snapshot it writes on request. Panels that show one
+run per depth are drawn at the grid point --at names (default: the most observed).`;
 
 export const EXPORT_HELP = `dtf export DIR --format csv|parquet [--to OUTDIR]
 
@@ -110,14 +112,20 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
 }
 
 export async function reportCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["out", "figures", "sweep"], ["help"]);
+  const args = parseArgs(argv, ["out", "figures", "sweep", "at"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, REPORT_HELP);
+  const at: Record<string, unknown> = {};
+  for (const pair of args.values.at ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--at must be KEY=VALUE (a swept key and one of its values), got ${pair}`);
+    at[pair.slice(0, eq)] = coerce(pair.slice(eq + 1));
+  }
   const dir = storeDir(args);
   const figures = args.values.figures?.at(-1);
   if (figures !== undefined) outputDir("figures", figures);
   const html = args.values.out?.at(-1);
   if (html !== undefined && html.trim() === "") throw new UsageError("--out must name a file, got an empty path");
-  const { html: written, content } = await writeReport(dir, { out: html, figures, sweep: args.values.sweep?.at(-1) });
+  const { html: written, content } = await writeReport(dir, { out: html, figures, sweep: args.values.sweep?.at(-1), at });
   out(`${written}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
   return EXIT.ok;
 }
