@@ -10,8 +10,8 @@ import {
   upCommand,
   workerCommand,
 } from "./commands/cluster.ts";
-import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
 import { reproduceCommand } from "./commands/reproduce.ts";
+import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
 import { trainCommand } from "./commands/train.ts";
 import { EXIT, UsageError } from "./errors.ts";
 
