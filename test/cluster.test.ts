@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exampleServerConfig, serverAuthorization } from "@dtf/protocol";
 import { ensureTopology } from "@dtf/protocol/nats";
@@ -42,6 +42,41 @@ describe("cluster mode (real nats-server)", function () {
     await expectSameRows(local, out);
     const third = await dtf(["submit", spec, "--nats", server.url]);
     expect(third.stderr).to.contain("submitted 0 of 12 runs (12 already done)");
+  });
+
+  it("reproduce --nats - the paper sweeps through a cluster store the rows (growth fits included) and verdicts of a local reproduce", async () => {
+    const dir = tmp();
+    const specs = join(dir, "specs");
+    mkdirSync(join(specs, "quick"), { recursive: true });
+    writeFileSync(
+      join(specs, "quick", "F-3.yaml"),
+      "name: tiny-F-3\nbase: { model: cp, order: 3, dim: 6, components: 36, target_rank: 1, init_std: 0.1, lr: 0.002, steps: 1500, eval_every: 100 }\ngrid: { depth: [1, 2], observations: [50, 80] }\nseeds: 3\n",
+    );
+    writeFileSync(join(specs, "quick", "F-3-matched.yaml"), readFileSync(join(specs, "quick", "F-3.yaml"), "utf8").replace("tiny-F-3", "tiny-F-3-matched").replace("lr: 0.002", "lr: 0.002, init_mode: end_to_end"));
+    writeFileSync(
+      join(specs, "quick", "F-5.yaml"),
+      "name: tiny-F-5\nbase: { model: cp, order: 3, dim: 6, components: 12, target_rank: 1, target_norm: 10, observations: 120, init_std: 0.1, init_mode: balanced, optimizer: gd, lr: 0.1, steps: 2000, eval_every: 500, trace_every: 5 }\ngrid: { depth: [1, 2] }\nseeds: 3\n",
+    );
+    const local = join(dir, "local");
+    const ran = await dtf(["reproduce", "F-3", "F-5", "--specs", specs, "--out", local, "--threads", "2"]);
+    expect(ran.code, ran.stderr).to.equal(0);
+
+    server = await NatsServer.start();
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const out = join(dir, "cluster");
+    let clustered: Awaited<ReturnType<typeof dtf>>;
+    try {
+      clustered = await dtf(["reproduce", "F-3", "F-5", "--specs", specs, "--out", out, "--nats", server.url]);
+    } finally {
+      await stopped(worker);
+    }
+    expect(clustered.code, clustered.stderr).to.equal(0);
+    expect(clustered.stdout).to.match(/^F-3: sweep tiny-F-3-\w+ submitted \(12 published, 0 already done\)$/m);
+    await expectSameRows(local, out);
+    const verdicts = (text: string) => text.split("\n").filter((l) => / — [a-z-]+: /.test(l));
+    expect(verdicts(clustered.stdout)).to.deep.equal(verdicts(ran.stdout));
+    expect(verdicts(ran.stdout).some((l) => l.includes("growth-law"))).to.equal(true);
+    expect(readFileSync(join(out, "index.html"), "utf8")).to.contain('href="F-5/report.html"');
   });
 
   it("redelivery - a worker SIGKILLed mid-training: its jobs come back after the ack wait and land exactly once", async () => {
@@ -160,6 +195,42 @@ describe("cluster mode (real nats-server)", function () {
     } finally {
       await stopped(worker);
       await stopped(aggregator);
+    }
+  });
+
+  it("clearing a sweep's queue - the jobs of every other sweep stay deliverable (no filtered purge)", async () => {
+    // nats-server 2.9's filtered purge, even one that matches nothing, moves the work-queue
+    // consumer past the messages of every other subject: a sweep queued behind one that finished
+    // (the aggregator clears its leftovers) or was cancelled never got its jobs delivered
+    server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const { jetstream } = await import("@nats-io/jetstream");
+    const { CONSUMERS, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
+    const { deleteQueuedJobs } = await import("@dtf/protocol/nats");
+    const { resolveRunSpec } = await import("@dtf/engine");
+    try {
+      await ensureTopology(nc);
+      const js = jetstream(nc);
+      const spec = resolveRunSpec({ steps: 1 });
+      const job = (sweep: string, run: string) => encodeJob({ sweep_id: sweep, run_id: run, attempt: 1, spec, point: {} });
+      await js.publish(SUBJECTS.job("a"), job("a", "a1"));
+      await js.publish(SUBJECTS.job("a"), job("a", "a2"));
+      await js.publish(SUBJECTS.job("b"), job("b", "b1"));
+      await js.publish(SUBJECTS.job("b"), job("b", "b2"));
+      const consumer = await js.consumers.get(STREAMS.jobs, CONSUMERS.workers);
+      const taken = await consumer.next();
+      expect(taken?.subject).to.equal(SUBJECTS.job("a"));
+      await taken!.ackAck();
+      expect(await deleteQueuedJobs(nc, "a")).to.equal(1); // a2
+      expect(await deleteQueuedJobs(nc, "a")).to.equal(0); // nothing left: must not disturb b either
+      const rest: string[] = [];
+      for (let m = await consumer.next({ expires: 2000 }); m; m = await consumer.next({ expires: 1000 })) {
+        rest.push(m.subject);
+        await m.ackAck();
+      }
+      expect(rest).to.deep.equal([SUBJECTS.job("b"), SUBJECTS.job("b")]);
+    } finally {
+      await nc.close();
     }
   });
 

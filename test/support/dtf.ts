@@ -92,7 +92,9 @@ export async function rows(dir: string, sweepId?: string) {
   const where = sweepId ? `WHERE sweep_id = '${sweepId}'` : "";
   try {
     return {
-      runs: await store.query(`SELECT run_id, status, steps, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM runs ${where} ORDER BY run_id`),
+      runs: await store.query(
+        `SELECT run_id, status, steps, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate, growth_json FROM runs ${where} ORDER BY run_id`,
+      ),
       metrics: await store.query(`SELECT run_id, step, train_loss, recon_error, heldout_mse, cp_erank, unfolding_eranks, rank_estimate FROM metrics ${where} ORDER BY run_id, step`),
       norms: await store.query(`SELECT run_id, step, k, norm, gamma FROM component_norms ${where} ORDER BY run_id, step, k`),
       attempts: await store.query<{ attempt: number }>(`SELECT attempt FROM runs ${where}`),

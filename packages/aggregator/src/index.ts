@@ -7,13 +7,12 @@ import {
   ProtocolError,
   type RunResult,
   STREAMS,
-  SUBJECTS,
   sweepTokenOf,
   token,
 } from "@dtf/protocol";
-import { doneRunIds, ensureAggregatorConsumer, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
+import { deleteQueuedJobs, doneRunIds, ensureAggregatorConsumer, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
 import { type ResultStore, type StoredRun, StoreError } from "@dtf/store";
-import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JsMsg, jetstream, } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KnownSweep, Rejected, SweepRegistry } from "./sweeps.ts";
@@ -146,8 +145,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     doneCounts.set(r.sweep_id, count);
     if (count >= known.info.total_runs) {
       // every run is done: a job message still in the queue is one whose ack the server lost (e.g. it was killed)
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.purge(STREAMS.jobs, { filter: SUBJECTS.job(r.sweep_id) });
+      await deleteQueuedJobs(nc, r.sweep_id);
     }
   };
 

@@ -1,6 +1,6 @@
 import { DtfError } from "@dtf/engine";
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo } from "@dtf/protocol";
-import { doneRunIds, ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
+import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -116,9 +116,7 @@ export async function cancelSweep(nc: NatsConnection, sweepId: string): Promise<
   // Jobs purged now keep their ids in the duplicate window: a resubmission must use fresh ones.
   const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
   await kv.put(KEYS.generation(sweepId), String(generation + 1));
-  const jsm = await jetstreamManager(nc);
-  const purged = await jsm.streams.purge(STREAMS.jobs, { filter: SUBJECTS.job(sweepId) });
-  return purged.purged;
+  return deleteQueuedJobs(nc, sweepId);
 }
 
 /** A dead letter: the message's bytes, why it died and its stream sequence. */

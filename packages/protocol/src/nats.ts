@@ -8,6 +8,7 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  type MsgRequest,
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
@@ -170,6 +171,29 @@ export async function publishDeadLetter(nc: NatsConnection, sweepId: string, dat
   h.set(DLQ_HEADERS.reason, reason.replace(/[\r\n]+/g, " ").slice(0, 1000));
   h.set(DLQ_HEADERS.runId, runId);
   await jetstream(nc).publish(SUBJECTS.dlq(sweepId || "unknown"), data, { headers: h });
+}
+
+/**
+ * Removes a sweep's queued job messages, one by one. Not a filtered purge: nats-server 2.9's
+ * purge with a subject filter moves the work-queue consumer's ack floor past the messages of
+ * *other* subjects (other sweeps) too, so their jobs are never delivered — measured, and tested
+ * by `cancel - …` in test/trust.test.ts. Deleting by sequence leaves the consumer's state alone.
+ */
+export async function deleteQueuedJobs(nc: NatsConnection, sweepId: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  let deleted = 0;
+  for (let seq = 1; ; ) {
+    // the server's STREAM.MSG.GET takes next_by_subj (2.9 included); the client types only its direct-get twin
+    const next = { next_by_subj: SUBJECTS.job(sweepId), seq } as unknown as MsgRequest;
+    const m = await jsm.streams.getMessage(STREAMS.jobs, next).catch((err: unknown) => {
+      if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
+      throw err;
+    });
+    if (!m) return deleted;
+    // a worker may ack (remove) it meanwhile: gone is what we want
+    if (await jsm.streams.deleteMessage(STREAMS.jobs, m.seq).catch(() => false)) deleted++;
+    seq = m.seq + 1;
+  }
 }
 
 /** The run ids of a sweep marked done in KV (by any aggregator, after its commit). */

@@ -74,11 +74,15 @@ export function summarize(runs: RunRow[], axes: string[]): GroupSummary[] {
 
 /**
  * The grid point that panels showing one run per depth are drawn at: `wanted` values for the axes
- * it names; for observations, when swept and not named, the most observed (where runs recover).
+ * it names; for observations, when swept on its own and not named, the most observed (where runs
+ * recover).
  */
 export function representativePoint(runs: RunRow[], axes: string[], wanted: Record<string, unknown> = {}): Record<string, unknown> {
   const point: Record<string, unknown> = {};
-  if (axes.includes("observations") && !("observations" in wanted)) {
+  // |Ω| swept on its own, not zipped with another axis (then that axis picks the panel)
+  const others = axes.filter((a) => a !== "observations" && a !== "seed");
+  const ownAxis = axes.includes("observations") && distinguishingAxes(runs, [...others, "observations"]).includes("observations");
+  if (ownAxis && !("observations" in wanted)) {
     point.observations = Math.max(...runs.map((r) => Number(r.point.observations)).filter(Number.isFinite));
   }
   return { ...point, ...wanted };
@@ -94,4 +98,23 @@ export function representatives(data: ReportData, axis: string, at: Record<strin
     if (!seen.has(key)) seen.set(key, r);
   }
   return [...seen.values()];
+}
+
+/**
+ * `axes` without those determined by the ones before them (e.g. the dim, R and |Ω| zipped with
+ * the order): the shortest labels that still tell the groups of `runs` apart.
+ */
+export function distinguishingAxes(runs: RunRow[], axes: string[]): string[] {
+  const kept: string[] = [];
+  for (const a of axes) {
+    const valuesPerKey = new Map<string, Set<string>>();
+    for (const r of runs) {
+      const key = JSON.stringify(kept.map((k) => r.point[k]));
+      const set = valuesPerKey.get(key) ?? new Set<string>();
+      set.add(JSON.stringify(r.point[a]));
+      valuesPerKey.set(key, set);
+    }
+    if ([...valuesPerKey.values()].some((v) => v.size > 1)) kept.push(a);
+  }
+  return kept;
 }

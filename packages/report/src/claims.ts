@@ -1,3 +1,4 @@
+import { distinguishingAxes } from "./analysis.ts";
 import type { NormRow, ReportData, RunRow } from "./data.ts";
 import { fmt } from "./format.ts";
 import { type GrowthGroup, growthGroups, polynomialDegree } from "./growth.ts";
@@ -66,8 +67,9 @@ export function slices(runs: RunRow[], axes: string[], fixed: string[]): { label
   const free = axes.filter(
     (a) => !fixed.includes(a) && a !== "seed" && [...byMethod.values()].some((rs) => new Set(rs.map((r) => JSON.stringify(r.point[a]))).size > 1),
   );
-  const groups = groupBy(runs, (r) => JSON.stringify(free.map((a) => r.point[a])));
-  return [...groups.values()].map((rs) => ({ label: free.map((a) => `${a}=${JSON.stringify(rs[0].point[a])}`).join(" "), runs: rs }));
+  const shown = distinguishingAxes(runs, free);
+  const groups = groupBy(runs, (r) => JSON.stringify(shown.map((a) => r.point[a])));
+  return [...groups.values()].map((rs) => ({ label: shown.map((a) => `${a}=${JSON.stringify(rs[0].point[a])}`).join(" "), runs: rs }));
 }
 
 /** One verdict from several slices' verdicts. */
@@ -79,57 +81,89 @@ function combine(verdicts: Verdict[]): Verdict {
 }
 
 const tooFew = (groups: RunRow[][]) => groups.some((g) => g.length < MIN_SEEDS);
+
 const prefix = (label: string) => (label ? `${label}: ` : "");
 
-/** F-3 / F-B: the smallest |Ω| whose median final error is below 0.05 must not grow with depth. */
-function recoveryThreshold(data: ReportData, axes: string[]): Claim | null {
-  const runs = data.runs.filter((r) => finished(r) && !isBaseline(r));
-  if (!axes.includes("depth") || !axes.includes("observations") || new Set(runs.map(depthOf)).size < 2) return null;
-  const measured: string[] = [];
-  const verdicts: Verdict[] = [];
-  const reasons: string[] = [];
-  for (const slice of slices(runs, axes, ["depth", "observations", "model"])) {
-    const byDepth = groupBy(slice.runs, depthOf);
-    const depths = sortedKeys(byDepth);
-    const thresholds = depths.map((L, i) => {
-      const byObs = groupBy(byDepth.get(L)!, (r) => r.spec.observations as number);
-      const obs = sortedKeys(byObs);
-      const groups = obs.map((o) => byObs.get(o)!.map(finalError));
-      const est = bootstrap(groups, (gs) => obs.find((_, j) => median(gs[j]) < RECOVERED) ?? Number.POSITIVE_INFINITY, 17 + i);
-      return { L, est, few: tooFew(obs.map((o) => byObs.get(o)!)), largest: obs.at(-1)! };
-    });
-    const show = (x: number, largest: number) => (Number.isFinite(x) ? String(x) : `none ≤ ${largest}`);
-    measured.push(
-      `${prefix(slice.label)}${thresholds
-        .map((t) => `L=${t.L}: ${show(t.est.value, t.largest)} [${show(t.est.lo, t.largest)}, ${show(t.est.hi, t.largest)}]`)
-        .join("; ")}`,
-    );
-    const values = thresholds.map((t) => t.est.value);
-    if (thresholds.some((t) => t.few)) {
-      verdicts.push("not enough data");
-      reasons.push(`${prefix(slice.label)}fewer than ${MIN_SEEDS} seeds at some (depth, |Ω|)`);
-    } else if (values.every((v) => !Number.isFinite(v))) {
-      verdicts.push("not enough data");
-      reasons.push(`${prefix(slice.label)}no depth recovers at any |Ω| of the grid: more observations or steps needed`);
-    } else if (values.some((v, i) => i > 0 && v > values[i - 1])) {
-      verdicts.push("not reproduced");
-      reasons.push(`${prefix(slice.label)}the threshold grows with depth somewhere`);
-    } else if (values.at(-1)! < values[0]) {
-      verdicts.push("reproduced");
-      reasons.push(`${prefix(slice.label)}the deepest model recovers from fewer observations than L=${thresholds[0].L}`);
-    } else {
-      verdicts.push("partly");
-      reasons.push(`${prefix(slice.label)}no depth needs more observations, but none needs fewer on this |Ω| grid`);
-    }
-  }
-  return {
+/**
+ * A recovery edge along one axis, per depth: the smallest |Ω| (F-3) or the largest init scale
+ * (F-6) whose median final error is below 0.05. Compared as a cost, lower is better: the |Ω|
+ * itself, or minus the init scale; +∞ when no value of the grid recovers.
+ */
+type Edge = { id: string; figure: string; claim: string; axis: "observations" | "init_std"; pick: "smallest" | "largest"; better: string; worse: string };
+
+const EDGES: Edge[] = [
+  {
     id: "recovery-threshold",
     figure: "F-3",
     claim: `Depth lowers the number of observations needed to recover the target: the smallest |Ω| with median final error < ${RECOVERED} does not increase with depth, and is lower at the largest depth.`,
-    measured,
-    verdict: combine(verdicts),
-    why: reasons.join("; "),
-  };
+    axis: "observations",
+    pick: "smallest",
+    better: "recovers from fewer observations",
+    worse: "the threshold grows with depth somewhere",
+  },
+  {
+    id: "init-scale",
+    figure: "F-6",
+    claim: `Depth relaxes the small-init requirement: the largest per-layer init std with median final error < ${RECOVERED} does not decrease with depth, and is larger at the largest depth.`,
+    axis: "init_std",
+    pick: "largest",
+    better: "recovers from a larger init",
+    worse: "the largest recovering init shrinks with depth somewhere",
+  },
+];
+
+/** Whether `axis` varies on its own: within some slice of the other axes it takes two values or more. */
+function sweptWithin(runs: RunRow[], axes: string[], axis: string): boolean {
+  if (!axes.includes(axis)) return false;
+  return slices(runs, axes, ["depth", "model", axis]).some((s) => new Set(s.runs.map((r) => r.spec[axis])).size > 1);
+}
+
+function recoveryEdge(data: ReportData, axes: string[], edge: Edge): Claim | null {
+  const runs = data.runs.filter((r) => finished(r) && !isBaseline(r));
+  if (!axes.includes("depth") || !sweptWithin(runs, axes, edge.axis) || new Set(runs.map(depthOf)).size < 2) return null;
+  const axisValue = (r: RunRow) => r.spec[edge.axis] as number;
+  const measured: string[] = [];
+  const verdicts: Verdict[] = [];
+  const reasons: string[] = [];
+  for (const slice of slices(runs, axes, ["depth", "model", edge.axis])) {
+    if (new Set(slice.runs.map(axisValue)).size < 2) continue;
+    const byDepth = groupBy(slice.runs, depthOf);
+    const rows = sortedKeys(byDepth).map((L, i) => {
+      const byValue = groupBy(byDepth.get(L)!, axisValue);
+      const values = sortedKeys(byValue);
+      if (edge.pick === "largest") values.reverse();
+      const groups = values.map((v) => byValue.get(v)!.map(finalError));
+      const cost = (x: number | undefined) => (x === undefined ? Number.POSITIVE_INFINITY : edge.pick === "largest" ? -x : x);
+      const est = bootstrap(groups, (gs) => cost(values.find((_, j) => median(gs[j]) < RECOVERED)), 17 + i);
+      return { L, est, few: tooFew(values.map((v) => byValue.get(v)!)), edgeOfGrid: values.at(-1)! };
+    });
+    const show = (c: number, edgeOfGrid: number) =>
+      Number.isFinite(c) ? String(edge.pick === "largest" ? -c : c) : `none ${edge.pick === "largest" ? "≥" : "≤"} ${edgeOfGrid}`;
+    // an interval on the cost is [lo, hi]; on a "largest" axis it reads the other way round
+    const range = (r: (typeof rows)[number]) =>
+      edge.pick === "largest" ? `[${show(r.est.hi, r.edgeOfGrid)}, ${show(r.est.lo, r.edgeOfGrid)}]` : `[${show(r.est.lo, r.edgeOfGrid)}, ${show(r.est.hi, r.edgeOfGrid)}]`;
+    measured.push(`${prefix(slice.label)}${rows.map((r) => `L=${r.L}: ${show(r.est.value, r.edgeOfGrid)} ${range(r)}`).join("; ")}`);
+    const costs = rows.map((r) => r.est.value);
+    const where = prefix(slice.label);
+    if (rows.some((r) => r.few)) {
+      verdicts.push("not enough data");
+      reasons.push(`${where}fewer than ${MIN_SEEDS} seeds at some (depth, ${edge.axis})`);
+    } else if (costs.every((c) => !Number.isFinite(c))) {
+      verdicts.push("not enough data");
+      reasons.push(`${where}no depth recovers at any ${edge.axis} of the grid`);
+    } else if (costs.some((c, i) => i > 0 && c > costs[i - 1])) {
+      verdicts.push("not reproduced");
+      reasons.push(`${where}${edge.worse}`);
+    } else if (costs.at(-1)! < costs[0]) {
+      verdicts.push("reproduced");
+      reasons.push(`${where}the deepest model ${edge.better} than L=${rows[0].L}`);
+    } else {
+      verdicts.push("partly");
+      reasons.push(`${where}no depth does worse, but none does better on this grid`);
+    }
+  }
+  if (measured.length === 0) return null;
+  return { id: edge.id, figure: edge.figure, claim: edge.claim, measured, verdict: combine(verdicts), why: reasons.join("; ") };
 }
 
 /** Median final error per depth (with interval) of one slice. */
@@ -141,7 +175,7 @@ function errorByDepth(runs: RunRow[]) {
 /** F-2 / F-6: deeper models reach a more accurate final estimate (at a fixed |Ω|). */
 function accuracyVsDepth(data: ReportData, axes: string[]): Claim | null {
   const runs = data.runs.filter((r) => finished(r) && !isBaseline(r));
-  if (!axes.includes("depth") || axes.includes("observations")) return null;
+  if (!axes.includes("depth") || sweptWithin(runs, axes, "observations")) return null;
   const measured: string[] = [];
   const verdicts: Verdict[] = [];
   const reasons: string[] = [];
@@ -176,7 +210,7 @@ function accuracyVsDepth(data: ReportData, axes: string[]): Claim | null {
 /** F-2: deeper models converge better: more runs reach error 0.05, and not later. */
 function convergence(data: ReportData, axes: string[]): Claim | null {
   const runs = data.runs.filter((r) => finished(r) && !isBaseline(r));
-  if (!axes.includes("depth") || axes.includes("observations")) return null;
+  if (!axes.includes("depth") || sweptWithin(runs, axes, "observations")) return null;
   const key = String(RECOVERED);
   const measured: string[] = [];
   const verdicts: Verdict[] = [];
@@ -260,17 +294,23 @@ function lowRank(data: ReportData, axes: string[]): Claim | null {
   };
 }
 
+/** A component has switched on when its final norm is at least this many times its initial one. */
+const GREW = 10;
+
 /**
  * Steps at which the k-th largest component first reaches half its final norm, k < rank: the
- * switch-on steps. Sorted norms make them non-decreasing by construction; learning is
- * incremental when they are also apart (components rise one after another, not together).
+ * switch-on steps (NaN for a component that never grew GREW-fold: it did not switch on). Sorted
+ * norms make them non-decreasing by construction; learning is incremental when they are also
+ * apart (components rise one after another, not together).
  */
 export function switchOnSteps(norms: NormRow[], rank: number): number[] {
   const steps = [...new Set(norms.map((n) => n.step))].sort((a, b) => a - b);
-  const last = steps.at(-1);
+  const [first, last] = [steps[0], steps.at(-1)];
   return Array.from({ length: rank }, (_, k) => {
     const series = norms.filter((n) => n.k === k);
+    const initial = series.find((n) => n.step === first)?.norm ?? 0;
     const final = series.find((n) => n.step === last)?.norm ?? 0;
+    if (!(final >= GREW * initial && final > 0)) return Number.NaN;
     return series.find((n) => (n.norm ?? 0) >= final / 2)?.step ?? Number.NaN;
   });
 }
@@ -281,7 +321,7 @@ export const isIncremental = (steps: number[]) =>
 /** F-A / F-1: components switch on one after another and the run recovers the target. */
 async function incremental(data: ReportData, axes: string[], normsOf: (runIds: string[], topK: number) => Promise<NormRow[]>): Promise<Claim | null> {
   const runs = data.runs.filter((r) => finished(r) && !isBaseline(r) && (r.spec.target_rank as number) >= 2);
-  if (runs.length === 0 || axes.includes("observations")) return null;
+  if (runs.length === 0 || sweptWithin(runs, axes, "observations")) return null;
   const rank = Math.max(...runs.map((r) => r.spec.target_rank as number));
   const norms = groupBy(await normsOf(runs.map((r) => r.run_id), rank), (n) => n.run_id);
   const measured: string[] = [];
@@ -315,7 +355,7 @@ async function incremental(data: ReportData, axes: string[], normsOf: (runIds: s
   return {
     id: "incremental-learning",
     figure: "F-A / F-1",
-    claim: `Incremental learning: the top components (as many as the target rank) switch on one after another — each reaches half its final norm at least ${SWITCH_GAP * 100} % of the steps later than the previous — and the final error is below ${RECOVERED}.`,
+    claim: `Incremental learning: the top components (as many as the target rank) grow from their init and switch on one after another — each reaches half its final norm at least ${SWITCH_GAP * 100} % of the steps later than the previous — and the final error is below ${RECOVERED}.`,
     measured,
     verdict: combine(verdicts),
     why: reasons.join("; "),
@@ -435,7 +475,7 @@ export async function evaluateClaims(
     nuclearBaseline(data),
     accuracyVsDepth(data, axes),
     convergence(data, axes),
-    recoveryThreshold(data, axes),
+    ...EDGES.map((edge) => recoveryEdge(data, axes, edge)),
     lowRank(data, axes),
     growthLaw(data, axes),
   ];

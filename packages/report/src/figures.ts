@@ -238,13 +238,22 @@ export function growthPrefactorFigure(groups: GrowthGroup[]): Figure {
     id: "growth-prefactor",
     title: "Growth law: prefactor c against depth",
     caption:
-      "Prefactor c of d‖W_r‖/dt = c·γ_r·‖W_r‖^a per depth (log–log: a straight line is a polynomial in L; its slope is the degree), geometric mean over seeds with a 95 % bootstrap interval, and the linear NL the balanced, orthogonal-column derivation gives.",
+      "Prefactor c of d‖W_r‖/dt = c·γ_r·‖W_r‖^a per depth (log–log: a straight line is a polynomial in L; its slope is the degree), geometric mean over seeds with a 95 % bootstrap interval (vertical bars), and, dashed grey, the linear NL that the balanced, orthogonal-column derivation gives.",
     rows,
     spec: {
       ...base,
       data: { values: rows },
       layer: [
-        { mark: { type: "line", point: true }, encoding: { x, y: logY("value", "prefactor c"), color: { field: "slice", type: "nominal", title: "" }, strokeDash: { field: "series", type: "nominal", title: "" } } },
+        {
+          transform: [{ filter: "datum.lo !== null" }],
+          mark: { type: "line", point: true },
+          encoding: { x, y: logY("value", "prefactor c"), color: { field: "slice", type: "nominal", title: "measured c" } },
+        },
+        {
+          transform: [{ filter: "datum.lo === null" }],
+          mark: { type: "line", strokeDash: [4, 3], color: "#999" },
+          encoding: { x, y: { field: "value", type: "quantitative", scale: { type: "log" } }, detail: { field: "slice", type: "nominal" } },
+        },
         {
           transform: [{ filter: "datum.lo !== null" }],
           mark: { type: "rule" },

@@ -1,3 +1,4 @@
+import { distinguishingAxes } from "./analysis.ts";
 import type { RunRow } from "./data.ts";
 import { bootstrap, type Estimate, mean, slope } from "./stats.ts";
 
@@ -23,7 +24,10 @@ const geometricMean = (xs: number[]) => Math.exp(mean(xs.map(Math.log)));
 
 export function growthGroups(runs: RunRow[], axes: string[]): GrowthGroup[] {
   const fitted = runs.filter((r) => topFit(r) !== undefined);
-  const sliceAxes = axes.filter((a) => a !== "depth" && a !== "seed");
+  const sliceAxes = distinguishingAxes(
+    fitted,
+    axes.filter((a) => a !== "depth" && a !== "seed"),
+  );
   const groups = new Map<string, RunRow[]>();
   for (const r of fitted) {
     const key = JSON.stringify([r.spec.depth, ...sliceAxes.map((a) => r.point[a])]);

@@ -24,9 +24,9 @@ import { toCsv, toPng, toSvg } from "./render.ts";
 export type { GroupSummary } from "./analysis.ts";
 export type { Claim, Verdict } from "./claims.ts";
 export type { ReportContent } from "./html.ts";
+export { fmt, fmtStat } from "./html.ts";
 export type { ReproducedSweep } from "./index-page.ts";
 export { writeReproductionIndex } from "./index-page.ts";
-export { fmt, fmtStat } from "./html.ts";
 
 export type ReportOptions = {
   /** The HTML file. @default DIR/report.html */

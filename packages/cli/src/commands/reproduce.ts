@@ -15,19 +15,20 @@ import { ProgressDisplay } from "../progress.ts";
 import { NATS_FLAGS, shutdownSignal, withNats } from "./cluster.ts";
 
 /**
- * The sweeps behind each figure of the paper brief (docs/results.md). F-2 is measured on F-1's
- * runs and F-4 on its own fixed-|Ω| sweep; F-1 and F-3 also run with matched end-to-end init so
- * the depth effect is told apart from the init effect.
+ * The sweeps behind each figure (docs/results.md) and the claims that are its verdict. F-2 is
+ * measured on F-1's runs; F-1 and F-3 also run with matched end-to-end init so the depth effect
+ * is told apart from the init effect. Each report shows every claim its axes allow; the index
+ * and the summary lines show the figure's own.
  */
-export const FIGURES: Record<string, string[]> = {
-  "F-A": ["F-A"],
-  "F-B": ["F-B"],
-  "F-1": ["F-1", "F-1-matched"],
-  "F-2": ["F-1", "F-1-matched"],
-  "F-3": ["F-3", "F-3-matched"],
-  "F-4": ["F-4"],
-  "F-5": ["F-5"],
-  "F-6": ["F-6"],
+export const FIGURES: Record<string, { specs: string[]; claims: string[] }> = {
+  "F-A": { specs: ["F-A"], claims: ["incremental-learning"] },
+  "F-B": { specs: ["F-B"], claims: ["nuclear-baseline", "recovery-threshold"] },
+  "F-1": { specs: ["F-1", "F-1-matched"], claims: ["incremental-learning"] },
+  "F-2": { specs: ["F-1", "F-1-matched"], claims: ["accuracy-vs-depth", "convergence"] },
+  "F-3": { specs: ["F-3", "F-3-matched"], claims: ["recovery-threshold"] },
+  "F-4": { specs: ["F-4"], claims: ["low-rank"] },
+  "F-5": { specs: ["F-5"], claims: ["growth-law"] },
+  "F-6": { specs: ["F-6"], claims: ["init-scale", "accuracy-vs-depth"] },
 };
 
 /** The shipped specs: examples/paper/ of the repository (or of the image). */
@@ -39,7 +40,8 @@ export const REPRODUCE_HELP = `dtf reproduce [FIGURE…|all] [--quick|--full] [-
 Runs the sweeps behind the paper's figures and writes one report per sweep (each opening with
 its Claims: statistic, 95 % interval, verdict) and DIR/index.html with every verdict
 (default DIR: runs/paper-quick or runs/paper-full). Run it again to resume.
-  FIGURE         ${Object.keys(FIGURES).join(" ")} or all (default all); F-2 shares F-1's runs
+  FIGURE         ${Object.keys(FIGURES).join(" ")} or all (default all); F-2 shares F-1's runs;
+                 the index shows each figure's claims, each report every claim its axes allow
   --quick        laptop sizes, minutes on 2 cores (default)
   --full         the paper's sizes, for a cluster
   --specs DIR    the sweep files DIR/quick/<name>.yaml and DIR/full/<name>.yaml (default: examples/paper)
@@ -47,15 +49,17 @@ its Claims: statistic, 95 % interval, verdict) and DIR/index.html with every ver
   --nats URL     submit to a cluster instead (workers there run the jobs) and aggregate into DIR;
                  takes the cluster flags of dtf submit`;
 
-/** The spec names of the chosen figures, each once, in figure order. */
-export function specNames(figures: string[]): { figure: string; name: string }[] {
+/** The spec names of the chosen figures, each once, in figure order, with the claims they answer. */
+export function specNames(figures: string[]): { figure: string; name: string; claims: string[] }[] {
   const chosen = figures.length === 0 || figures.includes("all") ? Object.keys(FIGURES) : figures;
   for (const f of chosen) {
     if (!(f in FIGURES)) throw new UsageError(`unknown figure ${f} (choose from ${Object.keys(FIGURES).join(", ")} or all)`);
   }
-  const seen = new Map<string, string>();
-  for (const f of chosen) for (const name of FIGURES[f]) if (!seen.has(name)) seen.set(name, f);
-  return [...seen.entries()].map(([name, figure]) => ({ figure: chosen.filter((c) => FIGURES[c].includes(name)).join(", ") || figure, name }));
+  const names = [...new Set(chosen.flatMap((f) => FIGURES[f].specs))];
+  return names.map((name) => {
+    const of = chosen.filter((f) => FIGURES[f].specs.includes(name));
+    return { figure: of.join(", "), name, claims: [...new Set(of.flatMap((f) => FIGURES[f].claims))] };
+  });
 }
 
 export async function reproduceCommand(argv: string[], out: (l: string) => void): Promise<number> {
@@ -68,11 +72,11 @@ export async function reproduceCommand(argv: string[], out: (l: string) => void)
   const threads = intFlag(args, "threads", 1, MAX_THREADS, availableParallelism());
   const wanted = specNames(args.positionals);
   // every spec is read and validated before anything runs: a bad one costs nothing
-  const sweeps: { figure: string; name: string; loaded: LoadedSweep }[] = [];
-  for (const { figure, name } of wanted) {
+  const sweeps: { figure: string; name: string; claims: string[]; loaded: LoadedSweep }[] = [];
+  for (const { figure, name, claims } of wanted) {
     const file = join(specsDir, size, `${name}.yaml`);
     if (!existsSync(file)) throw new UsageError(`figure ${figure}: no sweep file ${file}`);
-    sweeps.push({ figure, name, loaded: await loadSweepPath(file) });
+    sweeps.push({ figure, name, claims, loaded: await loadSweepPath(file) });
   }
   const started = Date.now();
   const signal = shutdownSignal("dtf reproduce");
@@ -83,8 +87,13 @@ export async function reproduceCommand(argv: string[], out: (l: string) => void)
   for (const s of sweeps) {
     const html = join(dir, s.name, "report.html");
     const { content } = await writeReport(dir, { sweep: s.loaded.sweepId, out: html });
-    done.push({ figure: s.figure, name: s.name, sweepId: s.loaded.sweepId, report: relative(dir, html), runs: content.data.runs.length, claims: content.claims });
-    for (const c of content.claims) out(`${s.figure} ${s.name}: ${c.verdict} — ${c.id}: ${c.why}`);
+    // the figure's own claims, in its order; one its data cannot check says so
+    const claims = s.claims.map(
+      (id) =>
+        content.claims.find((c) => c.id === id) ?? { id, figure: s.figure, claim: id, measured: [], verdict: "not enough data" as const, why: "the sweep's axes do not allow this claim" },
+    );
+    done.push({ figure: s.figure, name: s.name, sweepId: s.loaded.sweepId, report: relative(dir, html), runs: content.data.runs.length, claims });
+    for (const c of claims) out(`${s.figure} ${s.name}: ${c.verdict} — ${c.id}: ${c.why}`);
   }
   const index = writeReproductionIndex(join(dir, "index.html"), `dtf reproduce --${size} (${basename(specsDir)})`, done);
   out(`${sweeps.length} sweeps in ${((Date.now() - started) / 1000).toFixed(0)} s; index: ${index}`);
