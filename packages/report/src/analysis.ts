@@ -1,4 +1,5 @@
 import type { ReportData, RunRow } from "./data.ts";
+import { type Estimate, estimate, median } from "./stats.ts";
 
 /** Mean and (sample) standard deviation; null when there is nothing to average. */
 export type Stat = { mean: number; std: number; n: number } | null;
@@ -36,6 +37,8 @@ export type GroupSummary = {
   runs: number;
   statuses: Record<string, number>;
   recon: Stat;
+  /** Median final error with its 95 % bootstrap interval (a run whose error is not finite counts as +∞). */
+  reconMedian: Estimate | null;
   heldout: Stat;
   unfoldingErank: Stat;
   cpErank: Stat;
@@ -59,6 +62,7 @@ export function summarize(runs: RunRow[], axes: string[]): GroupSummary[] {
       runs: rs.length,
       statuses,
       recon: stat(done.map((r) => r.recon_error)),
+      reconMedian: done.length ? estimate(done.map((r) => (Number.isFinite(r.recon_error) ? (r.recon_error as number) : Number.POSITIVE_INFINITY)), median) : null,
       heldout: stat(done.map((r) => r.heldout_mse)),
       unfoldingErank: stat(done.map((r) => meanOf(r.unfolding_eranks))),
       cpErank: stat(done.map((r) => r.cp_erank)),

@@ -86,6 +86,19 @@ describe("report", () => {
     const csv = readFileSync(join(figures, "error-vs-observations.csv"), "utf8").trim().split("\n");
     expect(csv[0]).to.contain("depth,observations");
     expect(csv).to.have.length(7);
+    // the plotted medians are the store's medians
+    const store = await ResultStore.open(gridDir);
+    const medians = await store.query<{ depth: number; observations: number; m: number }>(
+      "SELECT depth, observations, median(recon_error) AS m FROM runs GROUP BY depth, observations",
+    );
+    await store.close();
+    const head = csv[0].split(",");
+    for (const line of csv.slice(1)) {
+      const cells = line.split(",");
+      const at = (k: string) => Number(cells[head.indexOf(k)]);
+      const row = medians.find((r) => r.depth === at("depth") && r.observations === at("observations"))!;
+      expect(at("median")).to.be.closeTo(row.m, 1e-12 * row.m);
+    }
     const text = readFileSync(html, "utf8");
     expect(text).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
     expect(text.match(/<svg/g)!.length).to.be.at.least(content.figures.length);
