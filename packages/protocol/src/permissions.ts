@@ -30,7 +30,9 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.STREAM.CREATE.*`,
       `${API}.CONSUMER.CREATE.${STREAMS.jobs}.>`,
       `${API}.CONSUMER.DURABLE.CREATE.${STREAMS.jobs}.${CONSUMERS.workers}`,
-      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
+      // cancel deletes a sweep's queued jobs one by one (deleteQueuedJobs: no filtered purge)
+      `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
+      `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.GET.${STREAMS.dlq}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.dlq}`,
       ...readKv,
@@ -64,7 +66,6 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `$JS.ACK.${STREAMS.results}.>`,
       `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
-      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
       ...readKv,
       ...listKv,
       `$KV.${KV_BUCKET}.done.>`,
