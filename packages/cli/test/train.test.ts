@@ -56,7 +56,7 @@ describe("dtf train", () => {
   it("train - bad values exit 2 naming every field and the allowed values, nothing is trained", async () => {
     const { code, stderr, stdout } = await dtf(["train", "--model", "cpd", "--depth", "0", "--optimizer", "sgd"]);
     expect(code).to.equal(2);
-    expect(stderr).to.contain('model: must be one of cp, tucker, matrix, got "cpd"');
+    expect(stderr).to.contain('model: must be one of cp, tucker, matrix, nuclear, got "cpd"');
     expect(stderr).to.contain("depth: must be an integer from 1 to 32, got 0");
     expect(stderr).to.contain("optimizer: must be one of gd, grouprmsprop, adam");
     expect(stdout).to.equal("");
@@ -87,5 +87,7 @@ describe("dtf train", () => {
     expect(code).to.equal(0);
     const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
     expect(result.recon_error).to.be.closeTo(0.9787, 1e-4);
+    // the recorded spec is the dump's (made with --gt_rank 3, 60 observations), not the defaults
+    expect(result.spec).to.include({ observations: 60, target_rank: 3, init_mode: "per_layer" });
   });
 });

@@ -57,7 +57,8 @@ export function replaySpecInput(input: RunSpecInput, replay: ReplayData): RunSpe
   if (input.observations !== undefined && input.observations !== observations) {
     throw ArgumentError.format("replay.obs_flat_idx", fn, `holds ${observations} observations, the spec asks for ${input.observations}`);
   }
-  if (typeof input.target_norm === "number" && Math.abs(input.target_norm - targetNorm) > 1e-9 * targetNorm) {
+  // the reference normalises its target in float32: agree to float32 precision
+  if (typeof input.target_norm === "number" && Math.abs(input.target_norm - targetNorm) > 1e-6 * targetNorm) {
     throw ArgumentError.format("replay.target", fn, `has norm ${targetNorm}, the spec says target_norm ${input.target_norm}`);
   }
   const ranks = replay.dims.map((d, n) => numericalRank(singularValuesFromGram(unfoldingGram(target, replay.dims, n), d), RANK_TOL));

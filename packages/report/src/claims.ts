@@ -166,6 +166,17 @@ function recoveryEdge(data: ReportData, axes: string[], edge: Edge): Claim | nul
   return { id: edge.id, figure: edge.figure, claim: edge.claim, measured, verdict: combine(verdicts), why: reasons.join("; ") };
 }
 
+type DepthRow = { L: number; runs: RunRow[]; est: Estimate };
+
+/** The rule of the accuracy and low-rank claims: the deepest group's median against the shallowest's. */
+function deepestBelow(rows: DepthRow[], what: string): [Verdict, string] {
+  const [first, last] = [rows[0], rows.at(-1)!];
+  if (rows.length < 2 || tooFew(rows.map((r) => r.runs))) return ["not enough data", `fewer than ${MIN_SEEDS} seeds per depth`];
+  if (last.est.hi < first.est.lo) return ["reproduced", `L=${last.L}'s interval lies below L=${first.L}'s`];
+  if (last.est.value < first.est.value) return ["partly", `L=${last.L}'s median ${what} is lower but the intervals overlap`];
+  return ["not reproduced", `L=${last.L}'s median ${what} is not lower than L=${first.L}'s`];
+}
+
 /** Median final error per depth (with interval) of one slice. */
 function errorByDepth(runs: RunRow[]) {
   const byDepth = groupBy(runs, depthOf);
@@ -182,20 +193,9 @@ function accuracyVsDepth(data: ReportData, axes: string[]): Claim | null {
   for (const slice of slices(runs, axes, ["depth", "model"])) {
     const rows = errorByDepth(slice.runs);
     measured.push(`${prefix(slice.label)}median final error ${rows.map((r) => `L=${r.L}: ${interval(r.est)}`).join("; ")}`);
-    const [first, last] = [rows[0], rows.at(-1)!];
-    if (rows.length < 2 || tooFew(rows.map((r) => r.runs))) {
-      verdicts.push("not enough data");
-      reasons.push(`${prefix(slice.label)}fewer than ${MIN_SEEDS} seeds per depth`);
-    } else if (last.est.hi < first.est.lo) {
-      verdicts.push("reproduced");
-      reasons.push(`${prefix(slice.label)}L=${last.L}'s interval lies below L=${first.L}'s`);
-    } else if (last.est.value < first.est.value) {
-      verdicts.push("partly");
-      reasons.push(`${prefix(slice.label)}L=${last.L}'s median is lower but the intervals overlap`);
-    } else {
-      verdicts.push("not reproduced");
-      reasons.push(`${prefix(slice.label)}L=${last.L}'s median error is not lower than L=${first.L}'s`);
-    }
+    const [verdict, why] = deepestBelow(rows, "error");
+    verdicts.push(verdict);
+    reasons.push(`${prefix(slice.label)}${why}`);
   }
   return {
     id: "accuracy-vs-depth",
@@ -269,20 +269,9 @@ function lowRank(data: ReportData, axes: string[]): Claim | null {
     });
     const target = slice.runs[0].spec.target_rank as number;
     measured.push(`${prefix(slice.label)}|Ω|=${most}, median unfolding erank (target rank ${target}) ${rows.map((r) => `L=${r.L}: ${interval(r.est)}`).join("; ")}`);
-    const [first, last] = [rows[0], rows.at(-1)!];
-    if (rows.length < 2 || tooFew(rows.map((r) => r.runs))) {
-      verdicts.push("not enough data");
-      reasons.push(`${prefix(slice.label)}fewer than ${MIN_SEEDS} seeds per depth`);
-    } else if (last.est.hi < first.est.lo) {
-      verdicts.push("reproduced");
-      reasons.push(`${prefix(slice.label)}L=${last.L}'s interval lies below L=${first.L}'s`);
-    } else if (last.est.value < first.est.value) {
-      verdicts.push("partly");
-      reasons.push(`${prefix(slice.label)}lower median at L=${last.L}, overlapping intervals`);
-    } else {
-      verdicts.push("not reproduced");
-      reasons.push(`${prefix(slice.label)}L=${last.L}'s effective rank is not lower than L=${first.L}'s`);
-    }
+    const [verdict, why] = deepestBelow(rows, "effective rank");
+    verdicts.push(verdict);
+    reasons.push(`${prefix(slice.label)}${why}`);
   }
   return {
     id: "low-rank",

@@ -81,7 +81,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void):
     }
   }
   const json = args.flags.has("json");
-  const result = await train(spec, {
+  // the raw input: with a replay, the dump fills what the user did not set (engine replaySpecInput)
+  const result = await train(replay ? input : spec, {
     replay,
     onMetrics: (p) => out(json ? JSON.stringify({ type: "metrics", ...p }) : humanLine(p)),
   });
