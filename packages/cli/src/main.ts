@@ -1,34 +1,29 @@
-import { UnknownSweepError } from "@dtf/coordinator";
 import { DtfError, SpecError } from "@dtf/engine";
-import { redact } from "@dtf/protocol";
-import {
-  aggregateCommand,
-  cancelCommand,
-  dlqCommand,
-  statusCommand,
-  submitCommand,
-  upCommand,
-  workerCommand,
-} from "./commands/cluster.ts";
-import { reproduceCommand } from "./commands/reproduce.ts";
-import { exportCommand, planCommand, reportCommand, runCommand } from "./commands/sweep.ts";
-import { trainCommand } from "./commands/train.ts";
+import { redact, UnknownSweepError } from "@dtf/protocol";
 import { EXIT, UsageError } from "./errors.ts";
 
-const COMMANDS: Record<string, (argv: string[], out: (l: string) => void) => Promise<number>> = {
-  train: trainCommand,
-  plan: planCommand,
-  run: runCommand,
-  report: reportCommand,
-  reproduce: reproduceCommand,
-  export: exportCommand,
-  submit: submitCommand,
-  worker: workerCommand,
-  aggregate: aggregateCommand,
-  status: statusCommand,
-  cancel: cancelCommand,
-  dlq: dlqCommand,
-  up: upCommand,
+type Command = (argv: string[], out: (l: string) => void) => Promise<number>;
+const cluster = () => import("./commands/cluster.ts");
+const sweep = () => import("./commands/sweep.ts");
+
+/**
+ * Each command's module is loaded when the command runs: `dtf worker` never loads the report's
+ * Vega nor DuckDB, `dtf --help` loads nothing (start-up time, docs/performance.md).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  train: async () => (await import("./commands/train.ts")).trainCommand,
+  plan: async () => (await sweep()).planCommand,
+  run: async () => (await sweep()).runCommand,
+  report: async () => (await sweep()).reportCommand,
+  reproduce: async () => (await import("./commands/reproduce.ts")).reproduceCommand,
+  export: async () => (await sweep()).exportCommand,
+  submit: async () => (await cluster()).submitCommand,
+  worker: async () => (await cluster()).workerCommand,
+  aggregate: async () => (await cluster()).aggregateCommand,
+  status: async () => (await cluster()).statusCommand,
+  cancel: async () => (await cluster()).cancelCommand,
+  dlq: async () => (await cluster()).dlqCommand,
+  up: async () => (await cluster()).upCommand,
 };
 
 const USAGE = `usage: dtf <command> [options]
@@ -54,13 +49,13 @@ export async function main(
     out(USAGE);
     return name ? EXIT.ok : EXIT.usage;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     err(`dtf: unknown command '${name}'\n${USAGE}`);
     return EXIT.usage;
   }
   try {
-    return await command(rest, out);
+    return await (await load())(rest, out);
   } catch (e) {
     const [code, message] = describeFailure(e);
     err(redact(`dtf ${name}: ${message}`));

@@ -1,5 +1,4 @@
-import { DtfError } from "@dtf/engine";
-import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo } from "@dtf/protocol";
+import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
@@ -10,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 const WINDOW = 512;
 
 /** A sweep id the server does not know (never submitted there); the CLI exits 2. */
-export class UnknownSweepError extends DtfError {}
+export { UnknownSweepError };
 
 /**
  * What a submit did. `published`: jobs the server stored; `alreadyQueued`: jobs it dropped as

@@ -6,6 +6,9 @@ const v1 = dtf.v1;
 /** A message that cannot be decoded or does not describe a valid job; `reason` says why. */
 export class ProtocolError extends DtfError {}
 
+/** A sweep id the cluster does not know (what the user typed: a usage error). */
+export class UnknownSweepError extends DtfError {}
+
 /** One run of a sweep, as sent to a worker. */
 export type Job = {
   sweep_id: string;

@@ -12,6 +12,7 @@ export {
   encodeSweepInfo,
   ProtocolError,
   RUN_STATUSES,
+  UnknownSweepError,
 } from "./codec.ts";
 export { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, redact, STREAMS, SUBJECTS, sweepTokenOf, token } from "./names.ts";
 export type { Account, Permissions, Role } from "./permissions.ts";

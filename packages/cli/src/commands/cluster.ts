@@ -2,11 +2,9 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runAggregator } from "@dtf/aggregator";
 import { cancelSweep, listDeadLetters, requeueDeadLetters, submitSweep, sweepStatus } from "@dtf/coordinator";
 import { DEFAULTS } from "@dtf/protocol";
 import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
-import { ResultStore, serveSnapshots } from "@dtf/store";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
@@ -93,6 +91,9 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
   const raw = args.values.out?.at(-1);
   if (raw === undefined) throw new UsageError("--out DIR is required (the result store's directory)");
   const dir = outputDir("out", raw);
+  // loaded here, not at start: the other commands (the worker) need neither DuckDB nor the aggregator
+  const { ResultStore, serveSnapshots } = await import("@dtf/store");
+  const { runAggregator } = await import("@dtf/aggregator");
   // The store first: a locked or unwritable directory fails before any connection is opened.
   const store = await ResultStore.open(dir);
   try {

@@ -1,9 +1,6 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { runSweepLocally } from "@dtf/coordinator/local";
-import { writeReport } from "@dtf/report";
-import { openForReading, STORE_FILE } from "@dtf/store";
 import { DEFAULT_MAX_RUNS, expandRuns } from "@dtf/sweep";
 import { coerce, type ParsedArgs, parseArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
@@ -70,6 +67,7 @@ export async function runCommand(argv: string[], out: (l: string) => void): Prom
   const progress = new ProgressDisplay(loaded.count, tty, (t) => process.stdout.write(t), threads);
   out(`sweep ${loaded.sweepId}: ${loaded.count} runs on ${threads} threads → ${dir}`);
   try {
+    const { runSweepLocally } = await import("@dtf/coordinator/local");
     const summary = await runSweepLocally(loaded, { out: dir, threads, signal: controller.signal, progress });
     progress.end();
     const t = progress.tally;
@@ -77,6 +75,7 @@ export async function runCommand(argv: string[], out: (l: string) => void): Prom
       `${summary.cancelled ? "stopped" : "done"}: ${t.done}/${t.total} runs finished (${summary.ran} run now, ${summary.skipped} already done), ` +
         `${t.failed} failed, ${t.diverged} diverged`,
     );
+    const { writeReport } = await import("@dtf/report");
     const report = await writeReport(dir);
     out(`results: ${join(dir, "results.duckdb")}  (dtf export ${dir} --format csv)`);
     out(`report:  ${report.html}`);
@@ -88,9 +87,10 @@ export async function runCommand(argv: string[], out: (l: string) => void): Prom
 }
 
 /** The sweep directory argument; it must hold a result store (opening one would create it). */
-function storeDir(args: ParsedArgs): string {
+async function storeDir(args: ParsedArgs): Promise<string> {
   const dir = args.positionals[0];
   if (!dir) throw new UsageError("expected a sweep directory");
+  const { STORE_FILE } = await import("@dtf/store");
   if (!existsSync(join(dir, STORE_FILE))) throw new UsageError(`${dir} holds no result store (${STORE_FILE})`);
   return dir;
 }
@@ -98,10 +98,11 @@ function storeDir(args: ParsedArgs): string {
 export async function exportCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseArgs(argv, ["format", "to"], ["help"]);
   if (args.flags.has("help")) return showHelp(out, EXPORT_HELP);
-  const dir = storeDir(args);
+  const dir = await storeDir(args);
   const format = args.values.format?.at(-1) ?? "csv";
   if (format !== "csv" && format !== "parquet") throw new UsageError(`--format must be csv or parquet, got ${format}`);
   const to = outputDir("to", args.values.to?.at(-1) ?? join(dir, "export"));
+  const { openForReading } = await import("@dtf/store");
   const store = await openForReading(dir);
   try {
     for (const file of await store.exportTables(to, format)) out(file);
@@ -120,11 +121,12 @@ export async function reportCommand(argv: string[], out: (l: string) => void): P
     if (eq <= 0) throw new UsageError(`--at must be KEY=VALUE (a swept key and one of its values), got ${pair}`);
     at[pair.slice(0, eq)] = coerce(pair.slice(eq + 1));
   }
-  const dir = storeDir(args);
+  const dir = await storeDir(args);
   const figures = args.values.figures?.at(-1);
   if (figures !== undefined) outputDir("figures", figures);
   const html = args.values.out?.at(-1);
   if (html !== undefined && html.trim() === "") throw new UsageError("--out must name a file, got an empty path");
+  const { writeReport } = await import("@dtf/report");
   const { html: written, content } = await writeReport(dir, { out: html, figures, sweep: args.values.sweep?.at(-1), at });
   out(`${written}: ${content.figures.length} figures, ${content.data.runs.length} runs`);
   return EXIT.ok;
