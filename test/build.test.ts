@@ -9,10 +9,10 @@ const run = promisify(execFile);
 const root = new URL("../", import.meta.url).pathname;
 
 /**
- * A scratch copy of the checkout (tracked and untracked files, node_modules hard-linked), so the
- * build's dist/ and stamp never touch the tree the other tests run from.
+ * A scratch copy of the checkout (tracked and untracked files; node_modules hard-linked unless
+ * `withModules` is false), so a build's dist/ and stamp never touch the tree the other tests run from.
  */
-async function scratchCopy(): Promise<string> {
+async function scratchCopy(withModules = true): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "dtf-build-"));
   const { stdout } = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, maxBuffer: 16 << 20 });
   for (const file of stdout.split("\0").filter(Boolean)) {
@@ -20,9 +20,11 @@ async function scratchCopy(): Promise<string> {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     cpSync(join(root, file), join(dir, file));
   }
-  await run("cp", ["-al", join(root, "node_modules"), join(dir, "node_modules")]);
+  if (withModules) await run("cp", ["-al", join(root, "node_modules"), join(dir, "node_modules")]);
   return dir;
 }
+
+const TINY = "name: tiny\nbase: { model: cp, order: 3, dim: 5, components: 10, observations: 40, steps: 100, eval_every: 50 }\ngrid: { depth: [1, 2] }\n";
 
 describe("production build (npm run build)", function () {
   this.timeout(300_000);
@@ -37,7 +39,7 @@ describe("production build (npm run build)", function () {
       // without tsx nothing TypeScript can load: a sweep that runs proves the compiled path, pool threads included
       rmSync(join(dir, "node_modules", "tsx"), { recursive: true });
       const spec = join(dir, "tiny.yaml");
-      writeFileSync(spec, "name: tiny\nbase: { model: cp, order: 3, dim: 5, components: 10, observations: 40, steps: 100, eval_every: 50 }\ngrid: { depth: [1, 2] }\n");
+      writeFileSync(spec, TINY);
       const bin = join(dir, "packages", "cli", "bin", "dtf.mjs");
       const help = await run(process.execPath, [bin, "worker", "--help"], { cwd: dir });
       expect(help.stdout).to.contain("dtf worker");
@@ -51,6 +53,32 @@ describe("production build (npm run build)", function () {
         (err) => err as { stderr: string },
       );
       expect(stale.stderr).to.match(/Cannot find package 'tsx'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("install path - deploy/docker/install.sh (the image's build) leaves production dependencies, compiled JS and native kernels, and runs as a non-root user", async function () {
+    if (process.getuid?.() !== 0) this.skip(); // switching to another user needs root
+    const dir = await scratchCopy(false);
+    try {
+      await run("bash", [join(dir, "deploy", "docker", "install.sh"), dir], { maxBuffer: 64 << 20 });
+      expect(existsSync(join(dir, "packages", "engine", "src")), "sources removed").to.equal(false);
+      expect(existsSync(join(dir, "node_modules", "typescript")), "development dependencies pruned").to.equal(false);
+      expect(existsSync(join(dir, "node_modules", "tsx")), "tsx is a development dependency").to.equal(false);
+      expect(existsSync(join(dir, "packages", "engine", "build", "dtf_kernels.node"))).to.equal(true);
+      await run("chmod", ["-R", "a+rX", dir]);
+      const out = mkdtempSync(join(tmpdir(), "dtf-install-out-"));
+      await run("chmod", ["777", out]);
+      writeFileSync(join(out, "tiny.yaml"), TINY);
+      const asNobody = (args: string[]) =>
+        run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", "DTF_CODE_VERSION=test", process.execPath, join(dir, "packages", "cli", "bin", "dtf.mjs"), ...args], {
+          cwd: out,
+        });
+      expect((await asNobody(["worker", "--help"])).stdout).to.contain("dtf worker");
+      const ran = await asNobody(["run", join(out, "tiny.yaml"), "--out", join(out, "o"), "--threads", "2"]);
+      expect(ran.stdout).to.contain("done: 2/2 runs finished");
+      rmSync(out, { recursive: true, force: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
