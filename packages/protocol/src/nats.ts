@@ -52,7 +52,9 @@ export async function connectNats(options: NatsOptions = {}): Promise<NatsConnec
     if (o[key] === undefined && process.env[env]) o[key] = process.env[env];
   }
   const url = o.url ?? "nats://127.0.0.1:4222";
-  const opts: NodeConnectionOptions = { servers: url, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500 };
+  // a comma-separated list names several servers of one cluster: the client fails over between them
+  const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
+  const opts: NodeConnectionOptions = { servers, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500 };
   try {
     if (o.creds) opts.authenticator = credsAuthenticator(await readFile(o.creds));
   } catch (err) {
@@ -76,7 +78,23 @@ export type TopologyOptions = {
   ackWaitMs?: number;
   /** @default DEFAULTS.maxDeliver */
   maxDeliver?: number;
+  /** Copies of every stream and of the KV bucket (R3 on a 3-node cluster). @default DTF_NATS_REPLICAS, else 1 */
+  replicas?: number;
 };
+
+/** The most stream replicas JetStream allows. */
+export const MAX_REPLICAS = 5;
+
+/** DTF_NATS_REPLICAS, checked: every role reads it, so all agree on the topology they may create. */
+export function replicasFromEnv(): number {
+  const raw = process.env.DTF_NATS_REPLICAS;
+  if (raw === undefined || raw === "") return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REPLICAS) {
+    throw new NatsConnectError(`DTF_NATS_REPLICAS must be an integer from 1 to ${MAX_REPLICAS}, got ${raw}`);
+  }
+  return n;
+}
 
 const isApiError = (err: unknown, code: number) => err instanceof JetStreamApiError && err.code === code;
 const isExists = (err: unknown) => /already in use|exists/i.test(String((err as Error).message));
@@ -102,10 +120,12 @@ async function infoOrCreate(info: () => Promise<unknown>, notFound: number, crea
 export async function ensureTopology(nc: NatsConnection, options: TopologyOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const window = nanos(DEFAULTS.duplicateWindowMs);
+  const replicas = options.replicas ?? replicasFromEnv();
+  const common = { storage: StorageType.File, num_replicas: replicas };
   const streams = [
-    { name: STREAMS.jobs, subjects: ["dtf.jobs.>"], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: window },
-    { name: STREAMS.results, subjects: ["dtf.metrics.>", "dtf.results.>"], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: window },
-    { name: STREAMS.dlq, subjects: ["dtf.dlq.>"], retention: RetentionPolicy.Limits, storage: StorageType.File },
+    { name: STREAMS.jobs, subjects: ["dtf.jobs.>"], retention: RetentionPolicy.Workqueue, duplicate_window: window, ...common },
+    { name: STREAMS.results, subjects: ["dtf.metrics.>", "dtf.results.>"], retention: RetentionPolicy.Limits, duplicate_window: window, ...common },
+    { name: STREAMS.dlq, subjects: ["dtf.dlq.>"], retention: RetentionPolicy.Limits, ...common },
   ];
   for (const s of streams) {
     await infoOrCreate(() => jsm.streams.info(s.name), JetStreamApiCodes.StreamNotFound, () => jsm.streams.add(s));
@@ -124,7 +144,7 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   );
   // Kvm.open does not check that the bucket exists: look at its stream first, so that a restricted
   // worker (allowed to read the bucket, not to create it) never tries to create it.
-  await infoOrCreate(() => jsm.streams.info(`KV_${KV_BUCKET}`), JetStreamApiCodes.StreamNotFound, () => new Kvm(nc).create(KV_BUCKET, { history: 1 }));
+  await infoOrCreate(() => jsm.streams.info(`KV_${KV_BUCKET}`), JetStreamApiCodes.StreamNotFound, () => new Kvm(nc).create(KV_BUCKET, { history: 1, replicas }));
 }
 
 /** Whether the topology exists (a read-only check for status/cancel before anything was submitted). */

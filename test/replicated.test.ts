@@ -1,0 +1,76 @@
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { expect } from "chai";
+import { dtf, expectSameRows, role, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
+import { freePort, NatsServer } from "./support/nats-server.ts";
+
+/**
+ * Three nats-servers clustered with JetStream on loopback — the prod topology's NATS, one machine.
+ * Streams and the KV bucket are created with three replicas (DTF_NATS_REPLICAS=3); every role
+ * knows all three servers and fails over when one dies.
+ */
+async function startCluster(): Promise<NatsServer[]> {
+  const routes = await Promise.all([0, 1, 2].map(() => freePort()));
+  const nodes: NatsServer[] = [];
+  for (const [i, port] of routes.entries()) {
+    const peers = routes.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
+    nodes.push(await NatsServer.start(`server_name: n${i}\ncluster { name: dtf, listen: "127.0.0.1:${port}", routes: [${peers.join(", ")}] }\n`));
+  }
+  // JetStream answers once the three have elected a meta leader
+  const nc = await connect({ servers: nodes.map((n) => n.url) });
+  try {
+    await until(
+      async () => (await jetstreamManager(nc).then((jsm) => jsm.getAccountInfo()).then(() => true, () => false)),
+      30_000,
+      () => "the JetStream cluster did not form",
+    );
+  } finally {
+    await nc.close();
+  }
+  return nodes;
+}
+
+describe("cluster mode on a 3-node JetStream cluster (R3)", function () {
+  this.timeout(300_000);
+  let nodes: NatsServer[] = [];
+  afterEach(async () => {
+    for (const n of nodes) await n.stop();
+  });
+
+  it("replicated - a NATS node killed mid-sweep (kill -9) and restarted: every run lands once, rows identical to dtf run", async () => {
+    nodes = await startCluster();
+    const dir = tmp();
+    const spec = writeSpec(dir, 4000);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+
+    const urls = nodes.map((n) => n.url).join(",");
+    const env = { ...process.env, DTF_NATS_URL: urls, DTF_NATS_REPLICAS: "3" };
+    const submitted = await dtf(["submit", spec], env);
+    expect(submitted.code, submitted.stderr).to.equal(0);
+    const sweepId = submitted.stdout.trim();
+    const nc = await connect({ servers: nodes.map((n) => n.url) });
+    const jsm = await jetstreamManager(nc);
+    for (const stream of ["DTF_JOBS", "DTF_RESULTS", "DTF_DLQ", "KV_dtf_sweeps"]) {
+      expect((await jsm.streams.info(stream)).config.num_replicas, stream).to.equal(3);
+    }
+    await nc.close();
+
+    const out = join(dir, "cluster");
+    const worker = role(["worker", "--threads", "2"], env);
+    const aggregator = role(["aggregate", "--out", out], env);
+    try {
+      await waitDone(urls, sweepId, 3, 120_000, []);
+      await nodes[0].kill(); // the first server in every client's list: they all fail over
+      await waitDone(nodes[1].url, sweepId, 8, 120_000);
+      await nodes[0].restart();
+      const status = await waitDone(nodes[2].url, sweepId, 12, 180_000);
+      expect(status).to.include({ done: 12, dead: 0 });
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    await expectSameRows(local, out);
+  });
+});
