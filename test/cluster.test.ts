@@ -77,6 +77,12 @@ describe("cluster mode (real nats-server)", function () {
     expect(verdicts(clustered.stdout)).to.deep.equal(verdicts(ran.stdout));
     expect(verdicts(ran.stdout).some((l) => l.includes("growth-law"))).to.equal(true);
     expect(readFileSync(join(out, "index.html"), "utf8")).to.contain('href="F-5/report.html"');
+    // into another directory, once the cluster is done: nothing runs, the results are replayed into the new store
+    const other = join(dir, "other");
+    const replayed = await dtf(["reproduce", "F-3", "F-5", "--specs", specs, "--out", other, "--nats", server.url]);
+    expect(replayed.code, replayed.stderr).to.equal(0);
+    expect(replayed.stdout).to.match(/^F-3: sweep tiny-F-3-\w+ submitted \(0 published, 12 already done\)$/m);
+    await expectSameRows(local, other);
   });
 
   it("redelivery - a worker SIGKILLed mid-training: its jobs come back after the ack wait and land exactly once", async () => {

@@ -130,9 +130,11 @@ async function onCluster(
         const stop = new AbortController();
         const aggregating = runAggregator(nc, store, { signal: AbortSignal.any([signal, stop.signal]), sweepId: loaded.sweepId });
         for (;;) {
+          // stored *here*: a sweep the cluster finished for another store is replayed into this one
           const status = await sweepStatus(nc, loaded.sweepId);
-          if (signal.aborted || status.done + status.dead >= status.total) {
-            out(`${name}: ${status.done}/${status.total} done, ${status.dead} dead-lettered`);
+          const stored = (await store.finishedRunIds(loaded.sweepId)).size;
+          if (signal.aborted || stored + status.dead >= status.total) {
+            out(`${name}: ${stored}/${status.total} stored, ${status.dead} dead-lettered`);
             break;
           }
           await new Promise((r) => setTimeout(r, POLL_MS));
