@@ -210,8 +210,12 @@ export async function deleteQueuedJobs(nc: NatsConnection, sweepId: string): Pro
       throw err;
     });
     if (!m) return deleted;
-    // a worker may ack (remove) it meanwhile: gone is what we want
-    if (await jsm.streams.deleteMessage(STREAMS.jobs, m.seq).catch(() => false)) deleted++;
+    // a worker may ack (remove) it meanwhile: gone is what we want; any other refusal is an error
+    const removed = await jsm.streams.deleteMessage(STREAMS.jobs, m.seq).catch((err: unknown) => {
+      if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return false;
+      throw err;
+    });
+    if (removed) deleted++;
     seq = m.seq + 1;
   }
 }
