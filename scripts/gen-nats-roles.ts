@@ -1,8 +1,14 @@
-// Writes deploy/nats/dtf-roles.conf from the role table in packages/protocol/src/permissions.ts.
+// Writes the nats-server permission files from the role table in packages/protocol/src/permissions.ts:
+// deploy/nats/dtf-roles.conf (the example config) and deploy/kubernetes/base/nats-auth.conf.
 //   node --import tsx scripts/gen-nats-roles.ts
 import { writeFileSync } from "node:fs";
-import { exampleServerConfig } from "../packages/protocol/src/permissions.ts";
+import { exampleServerConfig, kubernetesAuthConfig } from "../packages/protocol/src/permissions.ts";
 
-const file = new URL("../deploy/nats/dtf-roles.conf", import.meta.url).pathname;
-writeFileSync(file, exampleServerConfig());
-console.log(`gen-nats-roles: ${file}`);
+for (const [path, text] of [
+  ["../deploy/nats/dtf-roles.conf", exampleServerConfig()],
+  ["../deploy/kubernetes/base/nats-auth.conf", kubernetesAuthConfig()],
+] as const) {
+  const file = new URL(path, import.meta.url).pathname;
+  writeFileSync(file, text);
+  console.log(`gen-nats-roles: ${file}`);
+}

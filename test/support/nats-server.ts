@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 const BIN = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
 
@@ -31,9 +31,16 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** `config`: extra server configuration (e.g. an authorization block). */
-  static async start(config: string | null = null): Promise<NatsServer> {
+  /**
+   * `config`: extra server configuration (e.g. an authorization block); `files`: files it includes,
+   * by path relative to the configuration file.
+   */
+  static async start(config: string | null = null, files: Record<string, string> = {}): Promise<NatsServer> {
     const server = new NatsServer(await freePort(), config);
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(server.storeDir, path)), { recursive: true });
+      writeFileSync(join(server.storeDir, path), text);
+    }
     await server.restart();
     return server;
   }

@@ -61,3 +61,19 @@ export function redact(text: string): string {
     return `${scheme}${colon >= 0 ? `${auth.slice(0, colon)}:***` : "***"}@`;
   });
 }
+
+/** The environment variables of a NATS connection's options (`--nats`, `--user`, …), one per flag. */
+export const NATS_CONNECTION_ENV = {
+  url: "DTF_NATS_URL",
+  creds: "DTF_NATS_CREDS",
+  user: "DTF_NATS_USER",
+  password: "DTF_NATS_PASSWORD",
+  token: "DTF_NATS_TOKEN",
+  tlsCa: "DTF_NATS_TLS_CA",
+  tlsCert: "DTF_NATS_TLS_CERT",
+  tlsKey: "DTF_NATS_TLS_KEY",
+  name: "DTF_NATS_NAME",
+} as const;
+
+/** Every environment variable the cluster roles read (the deploy test checks the manifests set no other). */
+export const NATS_ENV = [...Object.values(NATS_CONNECTION_ENV), "DTF_NATS_REPLICAS", "DTF_CODE_VERSION"] as const;

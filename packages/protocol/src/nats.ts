@@ -15,7 +15,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import { headers } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
-import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, redact, STREAMS, SUBJECTS } from "./names.ts";
+import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
 
 /** How to reach the broker; every field also comes from the environment (DTF_NATS_URL, …). */
 export type NatsOptions = {
@@ -30,17 +30,7 @@ export type NatsOptions = {
   name?: string;
 };
 
-export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = {
-  url: "DTF_NATS_URL",
-  creds: "DTF_NATS_CREDS",
-  user: "DTF_NATS_USER",
-  password: "DTF_NATS_PASSWORD",
-  token: "DTF_NATS_TOKEN",
-  tlsCa: "DTF_NATS_TLS_CA",
-  tlsCert: "DTF_NATS_TLS_CERT",
-  tlsKey: "DTF_NATS_TLS_KEY",
-  name: "DTF_NATS_NAME",
-};
+export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = NATS_CONNECTION_ENV;
 
 /** The broker could not be reached or refused us; the message says which and why (credentials redacted). */
 export class NatsConnectError extends DtfError {}

@@ -83,11 +83,16 @@ export type Account = { role: Role; user: string; password: string };
 
 const list = (xs: string[]) => xs.map((x) => JSON.stringify(x)).join(", ");
 
-/** A nats-server `authorization` block with one user per account, each with its role's permissions. */
+/**
+ * A nats-server `authorization` block with one user per account, each with its role's permissions.
+ * A password that starts with `$` is written bare: nats-server reads it from that environment
+ * variable (the Kubernetes manifests fill it from a Secret).
+ */
 export function serverAuthorization(accounts: Account[]): string {
   const users = accounts.map((a) => {
     const p = ROLE_PERMISSIONS[a.role];
-    return `    # ${a.role}\n    { user: ${JSON.stringify(a.user)}, password: ${JSON.stringify(a.password)}, permissions: {\n        publish: { allow: [${list(p.publish)}] }\n        subscribe: { allow: [${list(p.subscribe)}] }\n    } }`;
+    const password = a.password.startsWith("$") ? a.password : JSON.stringify(a.password);
+    return `    # ${a.role}\n    { user: ${JSON.stringify(a.user)}, password: ${password}, permissions: {\n        publish: { allow: [${list(p.publish)}] }\n        subscribe: { allow: [${list(p.subscribe)}] }\n    } }`;
   });
   return `authorization {\n  users = [\n${users.join("\n")}\n  ]\n}\n`;
 }
@@ -111,4 +116,19 @@ jetstream {
   store_dir: "/data/jetstream"
 }
 ${serverAuthorization(EXAMPLE_ACCOUNTS)}`;
+}
+
+/** The Kubernetes accounts: one user per role, each password from the environment of nats-server. */
+export const KUBERNETES_ACCOUNTS: Account[] = (["submitter", "worker", "aggregator", "reader"] as const).map((role) => ({
+  role,
+  user: `dtf-${role}`,
+  password: `$DTF_NATS_PASSWORD_${role.toUpperCase()}`,
+}));
+
+/** deploy/kubernetes/base/nats-auth.conf: included by the servers of both overlays. */
+export function kubernetesAuthConfig(): string {
+  return `# The per-role users of dtf's NATS servers, included by nats.conf in deploy/kubernetes/overlays/*
+# (generated from packages/protocol/src/permissions.ts by scripts/gen-nats-roles.ts; a test keeps
+# them equal). Each password comes from the server's environment, filled from the Secret dtf-nats.
+${serverAuthorization(KUBERNETES_ACCOUNTS)}`;
 }
