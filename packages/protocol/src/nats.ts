@@ -44,7 +44,8 @@ export async function connectNats(options: NatsOptions = {}): Promise<NatsConnec
   const url = o.url ?? "nats://127.0.0.1:4222";
   // a comma-separated list names several servers of one cluster: the client fails over between them
   const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
-  const opts: NodeConnectionOptions = { servers, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500 };
+  // a server whose link is cut sends no reset: pings find it within 3 × 10 s (the default is minutes)
+  const opts: NodeConnectionOptions = { servers, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000, maxPingOut: 3 };
   try {
     if (o.creds) opts.authenticator = credsAuthenticator(await readFile(o.creds));
   } catch (err) {

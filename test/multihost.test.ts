@@ -1,0 +1,176 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { expect } from "chai";
+import { parseAllDocuments } from "yaml";
+import { bin, dtf, expectSameRows, tmp, until, writeSpec } from "./support/dtf.ts";
+
+const run = promisify(execFile);
+const root = new URL("../", import.meta.url).pathname;
+const NATS = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
+const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+
+/**
+ * The prod topology on one machine: each host a network namespace on one bridge (in a namespace
+ * of its own, so the machine's network is never touched) — three NATS nodes clustered with
+ * JetStream, two worker hosts, one aggregator host. A host's link is cut by downing its bridge port.
+ */
+class Hosts {
+  readonly tag = Math.random().toString(36).slice(2, 7);
+  readonly hub = `dtf${this.tag}hub`;
+  private readonly names: string[] = [];
+  private readonly children: ChildProcess[] = [];
+
+  add(name: string, address: string): void {
+    const ns = `dtf${this.tag}${name}`;
+    if (this.names.length === 0) {
+      ip("netns", "add", this.hub);
+      ip("-n", this.hub, "link", "add", "br0", "type", "bridge");
+      ip("-n", this.hub, "link", "set", "br0", "up");
+    }
+    ip("netns", "add", ns);
+    this.names.push(ns);
+    ip("link", "add", `p${this.tag}${name}`, "netns", this.hub, "type", "veth", "peer", "name", "eth0", "netns", ns);
+    ip("-n", this.hub, "link", "set", `p${this.tag}${name}`, "master", "br0", "up");
+    ip("-n", ns, "addr", "add", `${address}/24`, "dev", "eth0");
+    ip("-n", ns, "link", "set", "eth0", "up");
+    ip("-n", ns, "link", "set", "lo", "up");
+  }
+
+  /** Cuts (or restores) a host's only link. */
+  link(name: string, up: boolean): void {
+    ip("-n", this.hub, "link", "set", `p${this.tag}${name}`, up ? "up" : "down");
+  }
+
+  spawn(name: string, command: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
+    const child = spawn("ip", ["netns", "exec", `dtf${this.tag}${name}`, ...command], { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
+    let log = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      log += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      log += d.toString();
+    });
+    child.log = () => log;
+    this.children.push(child);
+    return child;
+  }
+
+  /** Runs a dtf command on a host to completion. */
+  async dtf(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+    return run("ip", ["netns", "exec", `dtf${this.tag}${name}`, process.execPath, bin, ...args], { env, maxBuffer: 16 << 20 }).then(
+      (r) => ({ code: 0, ...r }),
+      (err) => ({ code: err.code ?? 1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.children) if (c.exitCode === null) c.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 300));
+    for (const ns of [...this.names, this.hub]) {
+      try {
+        ip("netns", "del", ns);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** The worker's and the aggregator's arguments as the prod overlay starts them. */
+async function manifestArgs(): Promise<Record<string, string[]>> {
+  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", "prod")], { maxBuffer: 16 << 20 });
+  const out: Record<string, string[]> = {};
+  for (const doc of parseAllDocuments(stdout)) {
+    const o = doc.toJS() as { metadata: { name: string }; spec?: { template?: { spec?: { containers: { args?: string[] }[] } } } };
+    const args = o.spec?.template?.spec?.containers[0]?.args;
+    if (args) out[o.metadata.name] = args;
+  }
+  return out;
+}
+
+describe("multi-host failure test (network namespaces, the prod topology)", function () {
+  this.timeout(600_000);
+  let hosts: Hosts | null = null;
+  before(function () {
+    try {
+      ip("netns", "add", "dtfprobe");
+      ip("netns", "del", "dtfprobe");
+    } catch (err) {
+      console.log(`      skipped: ip netns is not permitted here (${(err as Error).message.split("\n")[0]})`);
+      this.skip();
+    }
+  });
+  after(async () => hosts?.close());
+
+  it("multi-host - a NATS node's link cut and restored and a worker host cut, mid-sweep: every run lands once, rows identical to dtf run", async () => {
+    const dir = tmp();
+    const spec = writeSpec(dir, 12000);
+    const local = join(dir, "local");
+    expect((await dtf(["run", spec, "--out", local, "--threads", "2"])).code).to.equal(0);
+
+    hosts = new Hosts();
+    const nats = ["n1", "n2", "n3"].map((name, i) => ({ name, address: `10.77.${(Math.random() * 200) | 0}.${11 + i}` }));
+    const subnet = nats[0].address.split(".").slice(0, 3).join(".");
+    nats.forEach((n, i) => {
+      n.address = `${subnet}.${11 + i}`;
+      hosts!.add(n.name, n.address);
+    });
+    for (const [name, last] of [
+      ["w1", 21],
+      ["w2", 22],
+      ["a1", 31],
+    ] as const)
+      hosts.add(name, `${subnet}.${last}`);
+
+    const conf = mkdtempSync(join(tmpdir(), "dtf-multihost-"));
+    for (const n of nats) {
+      const routes = nats.filter((m) => m !== n).map((m) => `"nats-route://${m.address}:6222"`);
+      const file = join(conf, `${n.name}.conf`);
+      writeFileSync(
+        file,
+        `server_name: ${n.name}\nlisten: "${n.address}:4222"\njetstream { store_dir: "${join(conf, n.name)}" }\ncluster { name: dtf, listen: "${n.address}:6222", routes: [${routes.join(", ")}] }\n`,
+      );
+      hosts.spawn(n.name, [NATS, "-c", file]);
+    }
+    const url = nats.map((n) => `nats://${n.address}:4222`).join(",");
+    const env = { ...process.env, DTF_NATS_URL: url, DTF_NATS_REPLICAS: "3" };
+    const status = async () => {
+      const r = await hosts!.dtf("a1", ["status", sweepId, "--json"], env);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { done: number; dead: number; total: number }) : null;
+    };
+    let sweepId = "";
+    // the cluster is up once a submit succeeds (JetStream needs its meta leader)
+    await until(
+      async () => {
+        const r = await hosts!.dtf("a1", ["submit", spec], env);
+        sweepId = r.stdout.trim();
+        return r.code === 0;
+      },
+      60_000,
+      () => "the 3-node cluster never accepted the sweep",
+    );
+    const args = await manifestArgs();
+    const out = join(dir, "cluster");
+    const aggregatorArgs = args["dtf-aggregator"].map((a) => (a === "/data/store" ? out : a));
+    const aggregator = hosts.spawn("a1", [process.execPath, bin, ...aggregatorArgs], env);
+    const workers = ["w1", "w2"].map((w) => hosts!.spawn(w, [process.execPath, bin, ...args["dtf-worker"]], env));
+    const logs = () => [aggregator, ...workers].map((c) => c.log().slice(-1500)).join("\n---\n");
+    const doneAtLeast = (n: number) => until(async () => ((await status())?.done ?? 0) >= n, 240_000, async () => `not ${n} done: ${JSON.stringify(await status())}\n${logs()}`);
+
+    await doneAtLeast(2);
+    hosts.link("n1", false); // a NATS node unreachable: the streams keep quorum on the other two
+    await doneAtLeast(5);
+    hosts.link("w1", false); // a worker host gone: its runs come back after the ack wait
+    await doneAtLeast(8);
+    hosts.link("n1", true);
+    await doneAtLeast(12);
+    const final = await status();
+    expect(final).to.include({ done: 12, dead: 0, total: 12 });
+    aggregator.kill("SIGTERM");
+    await new Promise<void>((r) => (aggregator.exitCode !== null ? r() : aggregator.once("exit", () => r())));
+    await expectSameRows(local, out);
+  });
+});
