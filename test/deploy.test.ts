@@ -84,9 +84,15 @@ describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)",
   });
 
   for (const overlay of OVERLAYS) {
-    it(`${overlay} - every object type-checks against its Kubernetes or KEDA interface (unknown fields rejected)`, () => {
+    it(`${overlay} - every object type-checks against its Kubernetes or KEDA interface (unknown fields rejected) and passes its schema validator`, async () => {
       expect(rendered[overlay].length).to.be.greaterThan(10);
       expect(typeCheck(rendered[overlay], overlay)).to.deep.equal([]);
+      // and the JSON-schema validators of the same packages (formats, patterns, enums)
+      for (const o of rendered[overlay]) {
+        const [module] = TYPES[`${o.apiVersion}/${o.kind}`];
+        const Model = (await import(module))[o.kind] as new (data: unknown) => { validate(): void };
+        expect(() => new Model(o).validate(), `${o.kind} ${o.metadata.name}`).to.not.throw();
+      }
     });
   }
 
