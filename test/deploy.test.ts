@@ -137,6 +137,21 @@ describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)",
     }
   });
 
+  it("worker - one thread per requested CPU, and the pod's grace period outlasts the worker's drain", () => {
+    for (const overlay of OVERLAYS) {
+      const worker = rendered[overlay].find((o) => o.kind === "Deployment" && o.metadata.name === "dtf-worker")!;
+      const pod = podSpecOf(worker) as unknown as { terminationGracePeriodSeconds: number; containers: (Container & { resources: { requests: { cpu: string } } })[] };
+      const [c] = pod.containers;
+      const flag = (name: string) => c.args![c.args!.indexOf(name) + 1];
+      expect(Number(flag("--threads")), "threads = CPU request").to.equal(Number(c.resources.requests.cpu));
+      expect(pod.terminationGracePeriodSeconds * 1000).to.be.greaterThan(Number(flag("--grace-ms")));
+      expect((worker.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations).to.include({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": flag("--port"),
+      });
+    }
+  });
+
   it("KEDA - the workers scale from zero on the lag of the consumer and stream dtf creates", () => {
     for (const overlay of OVERLAYS) {
       const so = rendered[overlay].find((o) => o.kind === "ScaledObject")!;
