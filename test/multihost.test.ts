@@ -1,11 +1,11 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
-import { bin, dtf, expectSameRows, tmp, until, writeSpec } from "./support/dtf.ts";
+import { bin, dtf, expectSameRows, spawnLogged, tmp, until, writeSpec } from "./support/dtf.ts";
 
 const run = promisify(execFile);
 const root = new URL("../", import.meta.url).pathname;
@@ -45,15 +45,7 @@ class Hosts {
   }
 
   spawn(name: string, command: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
-    const child = spawn("ip", ["netns", "exec", `dtf${this.tag}${name}`, ...command], { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
-    let log = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      log += d.toString();
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      log += d.toString();
-    });
-    child.log = () => log;
+    const child = spawnLogged("ip", ["netns", "exec", `dtf${this.tag}${name}`, ...command], env);
     this.children.push(child);
     return child;
   }

@@ -28,7 +28,12 @@ export const roleLogs = () =>
 
 /** A long-running dtf role (worker, aggregate) as a child process; its output is kept in `log()`. */
 export function role(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
+  return spawnLogged(process.execPath, [bin, ...args], env);
+}
+
+/** Any long-running child process whose output is kept in `log()` (and shown by roleLogs). */
+export function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
   let log = "";
   child.stdout?.on("data", (d: Buffer) => {
     log += d.toString();
