@@ -18,7 +18,9 @@ export const DEFAULTS = {
   /** A job not acked nor `working()` within this is redelivered. */
   ackWaitMs: 30_000,
   /** Deliveries of a job before it is dead-lettered. */
-  maxDeliver: 3,
+  // a delivery is also spent when a worker host dies or a cluster node's leader election drops a
+  // heartbeat (test/multihost.test.ts): 5 leaves room for two such events besides the run's own failures
+  maxDeliver: 5,
   /** The aggregator's consumer: a message not acked within this (commit + ack) comes back. */
   aggregatorAckWaitMs: 60_000,
   /** JetStream's duplicate window on the jobs and results streams. */

@@ -53,6 +53,26 @@ export type NatsWorkerOptions = {
 /** What a worker tells its caller once it listens and pulls. */
 export type WorkerStarted = { address: string | null; ackWaitMs: number; maxDeliver: number };
 
+/**
+ * Publishes with retries while the broker is briefly unavailable (a JetStream leader election when
+ * a cluster node goes or comes back answers "temporarily unavailable" or "not enabled" for a few
+ * seconds). Safe to repeat: every publish carries a message id the stream deduplicates. The job's
+ * heartbeats go on meanwhile, so a computed result is not thrown away for a hiccup, and the run's
+ * delivery budget (max deliver) is spent on failures of the run, not of the broker.
+ */
+export async function publishPatiently(publish: () => Promise<unknown>, patienceMs: number): Promise<void> {
+  const deadline = Date.now() + patienceMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      await publish();
+      return;
+    } catch (err) {
+      if (Date.now() + wait > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 type JobContext = { nc: NatsConnection; kv: KV; pool: RunPool; counters: WorkerCounters; handBack: AbortSignal; ackWaitMs: number; maxDeliver: number; nakDelayMs: number; checkVersion: (job: Job) => Promise<void> };
 
 /**
@@ -83,19 +103,25 @@ async function handleJob(m: JsMsg, ctx: JobContext): Promise<void> {
   counters.started++;
   counters.running++;
   const beat = setInterval(() => m.working(), Math.max(100, ctx.ackWaitMs / 3));
+  // as long as a redelivery would take anyway: the broker has that long to come back
+  const patience = Math.max(30_000, ctx.ackWaitMs);
   try {
     const result = await ctx.pool.run(job, {
       signal: ctx.handBack,
       onMetrics: async (batch) => {
         const msgID = `${job.sweep_id}:${job.run_id}:${job.attempt}:${batch.points[0]?.step ?? 0}`;
-        await js.publish(SUBJECTS.metrics(job.sweep_id), encodeMetricBatch(batch), { msgID });
+        await publishPatiently(() => js.publish(SUBJECTS.metrics(job.sweep_id), encodeMetricBatch(batch), { msgID }), patience);
       },
     });
     if (result.status === "cancelled") {
       m.nak(); // shutting down: another worker takes it now
       return;
     }
-    const publishResult = () => js.publish(SUBJECTS.result(job.sweep_id), encodeRunResult({ ...result, job }), { msgID: `${job.sweep_id}:${job.run_id}:${job.attempt}:result` });
+    const publishResult = () =>
+      publishPatiently(
+        () => js.publish(SUBJECTS.result(job.sweep_id), encodeRunResult({ ...result, job }), { msgID: `${job.sweep_id}:${job.run_id}:${job.attempt}:result` }),
+        patience,
+      );
     if (result.status === "failed") {
       counters.failed++;
       if (job.attempt >= ctx.maxDeliver) {
