@@ -87,7 +87,7 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
   this.timeout(600_000);
   let hosts: Hosts | null = null;
   before(function () {
-    // not yet reliable: it passed 4 of 7 runs here (docs/deploy.md says how the others failed)
+    // not yet reliable: it passed 4 of 9 runs here (docs/deploy.md says how the others failed)
     if (!process.env.DTF_MULTIHOST) {
       console.log("      skipped: set DTF_MULTIHOST=1 to run it (it is not reliable yet, docs/deploy.md)");
       this.skip();
