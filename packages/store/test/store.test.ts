@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
+import { type MetricPoint, type RunSpecInput, resolveRunSpec, train } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";
 import { ResultStore, serveSnapshots } from "../src/index.ts";
@@ -11,32 +11,33 @@ import { ResultStore, serveSnapshots } from "../src/index.ts";
 const execFileAsync = promisify(execFile);
 const fresh = () => mkdtempSync(join(tmpdir(), "dtf-store-"));
 
-async function realRun() {
-  const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 100, eval_every: 25 });
+/** A real training of `input` as sweep s1's run `runId`: its job, its result (growth fits included) and its metrics. */
+async function trainedRun(input: RunSpecInput, runId: string, point: Record<string, unknown>) {
+  const spec = resolveRunSpec(input);
   const points: MetricPoint[] = [];
   const r = await train(spec, { onMetrics: (p) => points.push(p) });
-  const job: Job = { sweep_id: "s1", run_id: "run-a", attempt: 1, spec, point: { depth: 1, seed: 0 } };
+  const job: Job = { sweep_id: "s1", run_id: runId, attempt: 1, spec, point };
   const result: RunResult = {
-    sweep_id: "s1", run_id: "run-a", attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
-    threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "",
+    sweep_id: "s1", run_id: runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
+    threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", growth: r.growth,
   };
   return { job, result, points };
 }
 
+const realRun = () => trainedRun({ order: 3, dim: 4, components: 8, observations: 30, steps: 100, eval_every: 25 }, "run-a", { depth: 1, seed: 0 });
+
 /** A shallow plain-GD run with a growth trace: its result carries growth fits. */
 async function tracedRun() {
-  const spec = resolveRunSpec({
-    order: 3, dim: 6, components: 10, target_rank: 1, target_norm: 10, observations: 120, init_std: 0.1, init_mode: "balanced",
-    optimizer: "gd", lr: 0.1, steps: 3000, eval_every: 500, trace_every: 5, seed: 1,
-  });
-  const r = await train(spec);
-  expect(r.growth.length).to.be.greaterThan(0);
-  const job: Job = { sweep_id: "s1", run_id: "run-b", attempt: 1, spec, point: { seed: 1 } };
-  const result: RunResult = {
-    sweep_id: "s1", run_id: "run-b", attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: r,
-    threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", growth: r.growth,
-  };
-  return { job, result };
+  const run = await trainedRun(
+    {
+      order: 3, dim: 6, components: 10, target_rank: 1, target_norm: 10, observations: 120, init_std: 0.1, init_mode: "balanced",
+      optimizer: "gd", lr: 0.1, steps: 3000, eval_every: 500, trace_every: 5, seed: 1,
+    },
+    "run-b",
+    { seed: 1 },
+  );
+  expect(run.result.growth!.length).to.be.greaterThan(0);
+  return run;
 }
 
 describe("result store", () => {
