@@ -1,5 +1,5 @@
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
-import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists } from "@dtf/protocol/nats";
+import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -84,8 +84,15 @@ export type SweepStatus = {
   etaMs: number | null;
 };
 
-/** Done (stored by an aggregator), queued (in the job stream), dead-lettered, and the rest running. */
-export async function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
+/**
+ * Done (stored by an aggregator), queued (in the job stream), dead-lettered, and the rest running.
+ * Read-only, so asked again while a cluster elects a leader rather than failing.
+ */
+export function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
+  return whileClusterRecovers(() => readSweepStatus(nc, sweepId));
+}
+
+async function readSweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
   const kv = await sweepsBucket(nc, sweepId);
   const info = await sweepRecord(kv, sweepId);
   const jsm = await jetstreamManager(nc);

@@ -21,6 +21,32 @@ export type LocalRunOptions = {
   taskFile?: string;
 };
 
+/** Runs asked of the store at a time whether they already finished. */
+const RESUME_PAGE = 2_000;
+
+/** The planned runs, each with whether the store holds it finished: one query per page of runs. */
+export async function* withFinished(
+  store: ResultStore,
+  sweepId: string,
+  runs: Iterable<PlannedRun>,
+  pageSize = RESUME_PAGE,
+): AsyncGenerator<{ planned: PlannedRun; finished: boolean }> {
+  let page: PlannedRun[] = [];
+  const flush = async function* () {
+    const finished = await store.finishedAmong(
+      sweepId,
+      page.map((p) => p.runId),
+    );
+    for (const planned of page) yield { planned, finished: finished.has(planned.runId) };
+    page = [];
+  };
+  for (const planned of runs) {
+    page.push(planned);
+    if (page.length === pageSize) yield* flush();
+  }
+  yield* flush();
+}
+
 export type LocalRunSummary = { ran: number; skipped: number; cancelled: boolean };
 
 /**
@@ -37,7 +63,6 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
   const summary: LocalRunSummary = { ran: 0, skipped: 0, cancelled: false };
   try {
     await store.recordSweep({ sweep_id: sweepId, name: sweep.name, spec_json: canonicalJson(sweep), total_runs: count, code_version: codeVersion(), created_ms: Date.now() });
-    const finished = await store.finishedRunIds(sweepId);
     const inFlight = new Set<Promise<void>>();
     const commits = new Set<Promise<void>>();
     const track = (set: Set<Promise<void>>, p: Promise<void>) => {
@@ -51,9 +76,9 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
         const failed = endedWithoutResult(job, result.worker_id, "failed", new Error(`cannot store the result: ${err.message}`));
         return store.writeResult(job, failed, planned.index).then(() => failed);
       });
-    for (const planned of expandRuns(sweep)) {
+    for await (const { planned, finished } of withFinished(store, sweepId, expandRuns(sweep))) {
       if (options.signal.aborted) break;
-      if (finished.has(planned.runId)) {
+      if (finished) {
         options.progress.skip();
         summary.skipped++;
         continue;

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RunResult } from "@dtf/protocol";
 import { ResultStore } from "@dtf/store";
-import { loadSweepText } from "@dtf/sweep";
+import { expandRuns, loadSweepText } from "@dtf/sweep";
 import { expect } from "chai";
-import { runSweepLocally } from "../src/local.ts";
+import { runSweepLocally, withFinished } from "../src/local.ts";
 
 const faulty = new URL("../../worker/test/fixtures/faulty.mjs", import.meta.url).href;
 
@@ -29,5 +29,25 @@ describe("local runner", function () {
       [670, "failed"],
     ]);
     expect(rows[2].error).to.contain("cannot store the result: cannot store the result of run").and.to.contain("runs.steps must be an integer");
+  });
+
+  it("resume - the store is asked a page of runs at a time; every finished run is skipped, on every page, and no other", async () => {
+    const loaded = loadSweepText("name: s\nbase: { order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25 }\nseeds: 8\n", "s.yaml");
+    const out = mkdtempSync(join(tmpdir(), "dtf-local-"));
+    const progress = { skip: () => undefined, start: () => undefined, finish: () => undefined };
+    // a first pass runs seeds 0–7; then every run but 1, 4 and 6 is marked failed, as if they had not finished
+    await runSweepLocally(loaded, { out, threads: 2, signal: new AbortController().signal, progress });
+    const store = await ResultStore.open(out);
+    const planned = [...expandRuns(loaded.sweep)];
+    const kept = new Set([1, 4, 6].map((i) => planned[i].runId));
+    for (const p of planned) if (!kept.has(p.runId)) await store.query("UPDATE runs SET status = 'failed' WHERE run_id = $1", [p.runId]);
+    for (const pageSize of [1, 3, 8, 100]) {
+      const seen: [string, boolean][] = [];
+      for await (const { planned: p, finished } of withFinished(store, loaded.sweepId, planned, pageSize)) seen.push([p.runId, finished]);
+      expect(seen, `page size ${pageSize}`).to.deep.equal(planned.map((p) => [p.runId, kept.has(p.runId)]));
+    }
+    await store.close();
+    const summary = await runSweepLocally(loaded, { out, threads: 2, signal: new AbortController().signal, progress });
+    expect(summary).to.deep.equal({ ran: 5, skipped: 3, cancelled: false });
   });
 });

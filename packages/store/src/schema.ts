@@ -6,9 +6,10 @@ import type { Job, RunResult } from "@dtf/protocol";
  * tables, the appenders' value kinds and the row values are all generated from these lists.
  * Keys scope every row to its sweep (two sweeps that share a run spec keep separate rows), and
  * make every write idempotent: a run is one row per (sweep, run), a metric point one row per
- * (sweep, run, step), a component one row per (sweep, run, step, rank k).
+ * (sweep, run, step) with its components' norms as lists (the view `component_norms` gives one row
+ * per (sweep, run, step, rank k)).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export type ColumnType = "VARCHAR" | "INTEGER" | "BIGINT" | "DOUBLE" | "DOUBLE[]";
 export type Value = string | number | (number | null)[] | null;
@@ -26,7 +27,6 @@ export type Table<S> = { name: string; key: string[]; columns: Column<S>[] };
 
 export type RunSource = { job: Job; result: RunResult; runIndex: number | null; finishedMs: number };
 export type MetricSource = { sweepId: string; runId: string; point: MetricPoint };
-export type NormSource = { sweepId: string; runId: string; step: number; k: number; norm: number; gamma: number | undefined };
 
 const finite = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? null : x);
 const finiteList = (xs: number[] | undefined) => (xs ?? []).map((x) => (Number.isFinite(x) ? x : null));
@@ -91,28 +91,26 @@ export const METRICS: Table<MetricSource> = {
     col("rank_estimate", "INTEGER", (s) => s.point.rank_estimate, { content: true }),
     // wall time differs between two attempts of the same run: not content
     col("wall_ms", "DOUBLE", (s) => s.point.wall_ms),
+    // v4: the top components' norms and γ, largest first, as lists in the point's row (one row
+    // per evaluation instead of eleven: the store's ingest rate); the component_norms view unnests them
+    col("component_norms", "DOUBLE[]", (s) => finiteList(s.point.component_norms), { content: true }),
+    col("component_gammas", "DOUBLE[]", (s) => finiteList(s.point.gamma), { content: true }),
   ],
 };
 
-export const COMPONENT_NORMS: Table<NormSource> = {
-  name: "component_norms",
-  key: ["sweep_id", "run_id", "step", "k"],
-  columns: [
-    col("sweep_id", "VARCHAR", (s) => s.sweepId, { notNull: true }),
-    col("run_id", "VARCHAR", (s) => s.runId, { notNull: true }),
-    col("step", "INTEGER", (s) => s.step, { notNull: true }),
-    col("k", "INTEGER", (s) => s.k, { notNull: true }),
-    col("norm", "DOUBLE", (s) => finite(s.norm), { content: true }),
-    col("gamma", "DOUBLE", (s) => finite(s.gamma), { content: true }),
-  ],
-};
+/** One row per (sweep, run, step, rank k): the metrics rows' component lists, unnested. */
+export const COMPONENT_NORMS_VIEW = `CREATE VIEW IF NOT EXISTS component_norms AS
+SELECT sweep_id, run_id, step, k, norm, gamma FROM (
+  SELECT sweep_id, run_id, step, unnest(range(len(component_norms)))::INTEGER AS k, unnest(component_norms) AS norm, unnest(component_gammas) AS gamma
+  FROM metrics
+) WHERE k IS NOT NULL;`;
 
 /** Tables written through appenders (staged, then merged at each commit). */
-export const STAGED_TABLES = [METRICS, COMPONENT_NORMS, RUNS] as const;
+export const STAGED_TABLES = [METRICS, RUNS] as const;
 
 const quote = (name: string) => `"${name}"`;
 
-function tableDdl<S>(t: Table<S>): string {
+export function tableDdl<S>(t: Table<S>): string {
   const cols = t.columns.map((c) => `  ${quote(c.name)} ${c.type}${c.notNull ? " NOT NULL" : ""}`);
   return `CREATE TABLE IF NOT EXISTS ${t.name} (\n${cols.join(",\n")},\n  PRIMARY KEY (${t.key.join(", ")})\n);`;
 }
@@ -128,6 +126,7 @@ export const SCHEMA = [
   created_ms BIGINT
 );`,
   ...STAGED_TABLES.map((t) => tableDdl(t as Table<unknown>)),
+  COMPONENT_NORMS_VIEW,
 ].join("\n");
 
 /**

@@ -3,10 +3,23 @@ import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DtfError } from "@dtf/engine";
 import type { Job, MetricBatch, RunResult, SweepInfo } from "@dtf/protocol";
-import { DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBInstance, type DuckDBValue, LIST } from "@duckdb/node-api";
+import {
+  BIGINT,
+  DOUBLE,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+  INTEGER,
+  LIST,
+  listValue,
+  VARCHAR,
+} from "@duckdb/node-api";
 import { migrate } from "./migrate.ts";
 import {
-  COMPONENT_NORMS,
+  type ColumnType,
   conflictsSql,
   EXPORT_TABLES,
   insertSql,
@@ -42,28 +55,37 @@ export type Conflict = { table: string; sweep_id: string; run_id: string };
 /** The stored row of a run, as far as a conflict check needs it. */
 export type StoredRun = { status: string; attempt: number; worker_id: string; steps: number; train_loss: number | null };
 
-const DOUBLES = LIST(DOUBLE);
+const DUCKDB_TYPE: Record<ColumnType, DuckDBType> = { VARCHAR, INTEGER, BIGINT, DOUBLE, "DOUBLE[]": LIST(DOUBLE) };
+const typesOf = new WeakMap<object, DuckDBType[]>();
 
-const KIND = { VARCHAR: 0, INTEGER: 1, BIGINT: 2, DOUBLE: 3, "DOUBLE[]": 4 } as const;
-const kindsOf = new WeakMap<object, number[]>();
+/** Rows per data chunk: DuckDB's vector size, the most one chunk holds. */
+const CHUNK_ROWS = 2048;
 
-/** Appends one checked row (a hot path: column kinds looked up once per table, one plain loop). */
-function appendRow<S>(a: DuckDBAppender, table: Table<S>, row: Value[]): void {
-  let kinds = kindsOf.get(table);
-  if (!kinds) {
-    kinds = table.columns.map((c) => KIND[c.type]);
-    kindsOf.set(table, kinds);
+/**
+ * Appends checked rows a data chunk at a time: the values go column by column into the chunk's
+ * vectors (a list's numbers into one flat child vector), not one native call per value — with
+ * the component lists, per-value appends were most of the aggregator's time.
+ */
+function appendRows<S>(a: DuckDBAppender, table: Table<S>, rows: Value[][]): void {
+  let types = typesOf.get(table);
+  if (!types) {
+    types = table.columns.map((c) => DUCKDB_TYPE[c.type]);
+    typesOf.set(table, types);
   }
-  for (let i = 0; i < row.length; i++) {
-    const value = row[i];
-    if (value === null) a.appendNull();
-    else if (kinds[i] === 0) a.appendVarchar(value as string);
-    else if (kinds[i] === 1) a.appendInteger(value as number);
-    else if (kinds[i] === 2) a.appendBigInt(BigInt(value as number));
-    else if (kinds[i] === 3) a.appendDouble(value as number);
-    else a.appendList(value as DuckDBValue[], DOUBLES);
+  for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+    const part = rows.slice(start, start + CHUNK_ROWS);
+    const columns = table.columns.map((c, i) => part.map((row) => toDuckDB(c.type, row[i])));
+    const chunk = DuckDBDataChunk.create(types, part.length);
+    chunk.setColumns(columns);
+    a.appendDataChunk(chunk);
   }
-  a.endRow();
+}
+
+function toDuckDB(type: ColumnType, v: Value): DuckDBValue {
+  if (v === null) return null;
+  if (type === "BIGINT") return BigInt(v as number);
+  if (type === "DOUBLE[]") return listValue(v as (number | null)[]);
+  return v as string | number;
 }
 
 /** Why DuckDB could not open a store file, in words a user can act on. */
@@ -172,23 +194,16 @@ export class ResultStore {
    */
   stageMetrics(batch: MetricBatch): Promise<void> {
     const metricRows: Value[][] = [];
-    const normRows: Value[][] = [];
     try {
       const sweepId = batch.sweep_id;
       const runId = batch.run_id;
       // object literals of one shape (not spreads): these run once per row, hundreds of thousands of times
-      for (const point of batch.points) {
-        metricRows.push(rowOf(METRICS, { sweepId, runId, point }));
-        for (let k = 0; k < point.component_norms.length; k++) {
-          normRows.push(rowOf(COMPONENT_NORMS, { sweepId, runId, step: point.step, k, norm: point.component_norms[k], gamma: point.gamma[k] }));
-        }
-      }
+      for (const point of batch.points) metricRows.push(rowOf(METRICS, { sweepId, runId, point }));
     } catch (err) {
       return Promise.reject(new StoreError(`cannot store the metrics of run ${batch.run_id}: ${(err as Error).message}`, { cause: err }));
     }
     return this.exclusive(async () => {
-      for (const row of metricRows) appendRow(this.appenders.metrics, METRICS, row);
-      for (const row of normRows) appendRow(this.appenders.component_norms, COMPONENT_NORMS, row);
+      appendRows(this.appenders.metrics, METRICS, metricRows);
     });
   }
 
@@ -200,7 +215,7 @@ export class ResultStore {
     } catch (err) {
       return Promise.reject(new StoreError(`cannot store the result of run ${job.run_id}: ${(err as Error).message}`, { cause: err }));
     }
-    return this.exclusive(async () => appendRow(this.appenders.runs, RUNS, row));
+    return this.exclusive(async () => appendRows(this.appenders.runs, RUNS, [row]));
   }
 
   /**
@@ -282,10 +297,23 @@ export class ResultStore {
     return (rows[0] as StoredRun | undefined) ?? null;
   }
 
-  /** Run ids of the sweep that finished (ok or diverged): a resumed sweep skips them. */
-  async finishedRunIds(sweepId: string): Promise<Set<string>> {
-    const rows = await this.query<{ run_id: string }>("SELECT run_id FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged')", [sweepId]);
+  /**
+   * Which of `runIds` finished (ok or diverged) in the sweep: a resumed sweep skips them. Asked a
+   * page of runs at a time, so the runner never holds every run id of a large sweep.
+   */
+  async finishedAmong(sweepId: string, runIds: readonly string[]): Promise<Set<string>> {
+    if (runIds.length === 0) return new Set();
+    const rows = await this.query<{ run_id: string }>(
+      "SELECT run_id FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged') AND list_contains($2::VARCHAR[], run_id)",
+      [sweepId, listValue([...runIds])],
+    );
     return new Set(rows.map((r) => r.run_id));
+  }
+
+  /** How many runs of the sweep finished (ok or diverged). */
+  async countFinished(sweepId: string): Promise<number> {
+    const [row] = await this.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged')", [sweepId]);
+    return row?.n ?? 0;
   }
 
   /** Rows of a query (after committing what is staged) as plain JSON objects. */

@@ -40,6 +40,26 @@ async function tracedRun() {
   return run;
 }
 
+/** Runs SQL on a closed store's file directly (to write what an older dtf wrote). */
+async function rewriteStore(dir: string, sql: string): Promise<void> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const instance = await DuckDBInstance.create(join(dir, "results.duckdb"));
+  const db = await instance.connect();
+  await db.run(sql);
+  db.closeSync();
+  instance.closeSync();
+}
+
+/** Schema v3's layout from the current one: component norms in a table of their own, not lists in metrics. */
+const V3_LAYOUT = `
+  CREATE TABLE norms_v3 AS SELECT * FROM component_norms;
+  DROP VIEW component_norms;
+  CREATE TABLE component_norms (sweep_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, step INTEGER NOT NULL, k INTEGER NOT NULL, norm DOUBLE, gamma DOUBLE, PRIMARY KEY (sweep_id, run_id, step, k));
+  INSERT INTO component_norms SELECT * FROM norms_v3;
+  DROP TABLE norms_v3;
+  ALTER TABLE metrics DROP COLUMN component_norms;
+  ALTER TABLE metrics DROP COLUMN component_gammas;`;
+
 describe("result store", () => {
   it("idempotent writes - the same batch and result written twice leave one row per key", async () => {
     const dir = fresh();
@@ -135,7 +155,7 @@ describe("result store", () => {
       { sweep_id: "old", run_id: "r1", step: 25 },
     ]);
     expect(await store.query("SELECT sweep_id, k, norm FROM component_norms")).to.deep.equal([{ sweep_id: "old", k: 0, norm: 1.5 }]);
-    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "3" }]);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "4" }]);
     expect(await store.query("SELECT growth_json FROM runs")).to.deep.equal([{ growth_json: null }]);
     await store.close();
   });
@@ -147,20 +167,41 @@ describe("result store", () => {
     await old.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
     await old.writeResult(job, result);
     await old.close();
-    // what schema v2 wrote: the same tables without the column
-    const { DuckDBInstance } = await import("@duckdb/node-api");
-    const instance = await DuckDBInstance.create(join(dir, "results.duckdb"));
-    const db = await instance.connect();
-    await db.run("ALTER TABLE runs DROP COLUMN growth_json; UPDATE meta SET value = '2' WHERE key = 'schema_version'");
-    db.closeSync();
-    instance.closeSync();
+    // what schema v2 wrote: v3's tables without the column
+    await rewriteStore(dir, `${V3_LAYOUT} ALTER TABLE runs DROP COLUMN growth_json; UPDATE meta SET value = '2' WHERE key = 'schema_version';`);
     const store = await ResultStore.open(dir);
     expect(await store.query("SELECT run_id, status, growth_json FROM runs")).to.deep.equal([{ run_id: "run-a", status: result.status, growth_json: null }]);
     const traced = await tracedRun();
     await store.writeResult(traced.job, traced.result);
     const [{ growth_json }] = await store.query<{ growth_json: string }>("SELECT growth_json FROM runs WHERE run_id = 'run-b'");
     expect(JSON.parse(growth_json)[0].exponent).to.equal(traced.result.growth![0].exponent);
-    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "3" }]);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "4" }]);
+    await store.close();
+  });
+
+  it("migration - a schema v3 store (a row per component) keeps every metric and norm, now as lists, and the component_norms rows read the same", async () => {
+    const dir = fresh();
+    const { job, result, points } = await realRun();
+    const current = await ResultStore.open(dir);
+    await current.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    await current.writeResult(job, result);
+    const metricsBefore = await current.query("SELECT * FROM metrics ORDER BY step");
+    const normsBefore = await current.query("SELECT * FROM component_norms ORDER BY step, k");
+    await current.close();
+    expect(normsBefore.length).to.be.greaterThan(points.length); // several components per point
+    await rewriteStore(dir, `${V3_LAYOUT} UPDATE meta SET value = '3' WHERE key = 'schema_version';`);
+    // a step with component rows but no metrics row must not lose them either
+    await rewriteStore(dir, "INSERT INTO component_norms VALUES ('s1', 'run-a', 999999, 1, 2.5, NULL), ('s1', 'run-a', 999999, 0, 3.5, 0.5);");
+    const store = await ResultStore.open(dir);
+    expect(await store.query("SELECT value FROM meta WHERE key = 'schema_version'")).to.deep.equal([{ value: "4" }]);
+    expect(await store.query("SELECT * FROM metrics WHERE step < 999999 ORDER BY step")).to.deep.equal(metricsBefore);
+    expect(await store.query("SELECT * FROM component_norms WHERE step < 999999 ORDER BY step, k")).to.deep.equal(normsBefore);
+    expect(await store.query("SELECT k, norm, gamma FROM component_norms WHERE step = 999999 ORDER BY k")).to.deep.equal([
+      { k: 0, norm: 3.5, gamma: 0.5 },
+      { k: 1, norm: 2.5, gamma: null },
+    ]);
+    await store.writeResult({ ...job, run_id: "run-b" }, { ...result, run_id: "run-b" });
+    expect(await store.query("SELECT count(*)::INTEGER AS n FROM runs")).to.deep.equal([{ n: 2 }]);
     await store.close();
   });
 
@@ -184,7 +225,7 @@ describe("result store", () => {
     await store.close();
   });
 
-  it("persistence - a reopened store keeps its rows; finishedRunIds lists ok and diverged runs only", async () => {
+  it("persistence - a reopened store keeps its rows; finishedAmong and countFinished see ok and diverged runs only", async () => {
     const dir = fresh();
     const { job, result } = await realRun();
     let store = await ResultStore.open(dir);
@@ -193,7 +234,10 @@ describe("result store", () => {
     await store.writeResult({ ...job, run_id: "run-c" }, { ...result, run_id: "run-c", status: "failed", final: null, error: "boom" });
     await store.close();
     store = await ResultStore.open(dir);
-    expect([...(await store.finishedRunIds("s1"))].sort()).to.deep.equal(["run-a", "run-b"]);
+    expect([...(await store.finishedAmong("s1", ["run-b", "run-c", "run-x", "run-a"]))].sort()).to.deep.equal(["run-a", "run-b"]);
+    expect([...(await store.finishedAmong("s1", ["run-c"]))]).to.deep.equal([]);
+    expect([...(await store.finishedAmong("other", ["run-a"]))]).to.deep.equal([]);
+    expect(await store.countFinished("s1")).to.equal(2);
     const [failed] = await store.query<{ error: string; recon_error: number | null }>("SELECT error, recon_error FROM runs WHERE run_id = 'run-c'");
     expect(failed).to.deep.equal({ error: "boom", recon_error: null });
     await store.close();

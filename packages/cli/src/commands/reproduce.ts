@@ -132,7 +132,7 @@ async function onCluster(
         for (;;) {
           // stored *here*: a sweep the cluster finished for another store is replayed into this one
           const status = await sweepStatus(nc, loaded.sweepId);
-          const stored = (await store.finishedRunIds(loaded.sweepId)).size;
+          const stored = await store.countFinished(loaded.sweepId);
           if (signal.aborted || stored + status.dead >= status.total) {
             out(`${name}: ${stored}/${status.total} stored, ${status.dead} dead-lettered`);
             break;
