@@ -87,11 +87,6 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
   this.timeout(600_000);
   let hosts: Hosts | null = null;
   before(function () {
-    // not yet reliable: it passed 4 of 9 runs here (docs/deploy.md says how the others failed)
-    if (!process.env.DTF_MULTIHOST) {
-      console.log("      skipped: set DTF_MULTIHOST=1 to run it (it is not reliable yet, docs/deploy.md)");
-      this.skip();
-    }
     try {
       ip("netns", "add", "dtfprobe");
       ip("netns", "del", "dtfprobe");
@@ -123,6 +118,7 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
       hosts.add(name, `${subnet}.${last}`);
 
     const conf = mkdtempSync(join(tmpdir(), "dtf-multihost-"));
+    const servers: { log: () => string }[] = [];
     for (const n of nats) {
       const routes = nats.filter((m) => m !== n).map((m) => `"nats-route://${m.address}:6222"`);
       const file = join(conf, `${n.name}.conf`);
@@ -130,7 +126,7 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
         file,
         `server_name: ${n.name}\nlisten: "${n.address}:4222"\njetstream { store_dir: "${join(conf, n.name)}" }\ncluster { name: dtf, listen: "${n.address}:6222", routes: [${routes.join(", ")}] }\n`,
       );
-      hosts.spawn(n.name, [NATS, "-c", file]);
+      servers.push(hosts.spawn(n.name, [NATS, "-c", file]));
     }
     const url = nats.map((n) => `nats://${n.address}:4222`).join(",");
     const env = { ...process.env, DTF_NATS_URL: url, DTF_NATS_REPLICAS: "3" };
@@ -156,7 +152,7 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
     const aggregatorArgs = args["dtf-aggregator"].map((a) => (a === "/data/store" ? out : a));
     const aggregator = hosts.spawn("a1", [process.execPath, bin, ...aggregatorArgs], env);
     const workers = ["w1", "w2"].map((w) => hosts!.spawn(w, [process.execPath, bin, ...args["dtf-worker"]], env));
-    const logs = () => [aggregator, ...workers].map((c) => c.log().slice(-1500)).join("\n---\n");
+    const logs = () => [aggregator, ...workers, ...servers].map((c) => c.log().slice(-3000)).join("\n---\n");
     const doneAtLeast = (n: number) =>
       until(async () => ((await status())?.done ?? 0) >= n, 240_000, async () => `not ${n} done: ${JSON.stringify(await status())} ${statusError}\n${logs()}`);
 

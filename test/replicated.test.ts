@@ -38,7 +38,7 @@ describe("cluster mode on a 3-node JetStream cluster (R3)", function () {
     for (const n of nodes) await n.stop();
   });
 
-  it("replicated - a NATS node killed mid-sweep (kill -9) and restarted: every run lands once, rows identical to dtf run", async () => {
+  it("replicated - a NATS node killed mid-sweep (kill -9) and restarted: every run lands once, rows identical to dtf run; status rides out an election and names a lost majority", async () => {
     nodes = await startCluster();
     const dir = tmp();
     const spec = writeSpec(dir, 4000);
@@ -72,5 +72,18 @@ describe("cluster mode on a 3-node JetStream cluster (R3)", function () {
       await stopped(aggregator);
     }
     await expectSameRows(local, out);
+
+    // a majority lost: `dtf status` keeps asking, then says so in one line (not an "unexpected error")
+    await nodes[0].kill();
+    await nodes[1].kill();
+    const lost = await dtf(["status", sweepId], { ...env, DTF_NATS_URL: nodes[2].url });
+    expect(lost.code, lost.stderr).to.equal(1);
+    expect(lost.stderr.trim().split("\n")).to.have.length(1);
+    expect(lost.stderr).to.match(/^dtf status: the NATS cluster did not answer for 20 s .*is a majority of its servers up\?/);
+    // a majority back: status, asked during the election that follows, waits for it and answers
+    await nodes[1].restart();
+    const back = await dtf(["status", sweepId, "--json"], { ...env, DTF_NATS_URL: nodes[2].url });
+    expect(back.code, back.stderr).to.equal(0);
+    expect(JSON.parse(back.stdout)).to.include({ done: 12, dead: 0, total: 12 });
   });
 });

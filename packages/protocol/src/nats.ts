@@ -13,7 +13,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { headers } from "@nats-io/nats-core";
+import { headers, NoRespondersError, TimeoutError } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
 import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
 
@@ -36,7 +36,8 @@ export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = NATS_CONNECTIO
 export class NatsConnectError extends DtfError {}
 
 /** Connects with the given options (falling back to the environment), with a clear error. */
-export async function connectNats(options: NatsOptions = {}): Promise<NatsConnection> {
+/** Long-running roles pass `log`: every disconnect, reconnect and server error becomes a line (the only trace of a failover). */
+export async function connectNats(options: NatsOptions = {}, log?: (line: string) => void): Promise<NatsConnection> {
   const o = { ...options };
   for (const [key, env] of Object.entries(NATS_OPTION_ENV) as [keyof NatsOptions, string][]) {
     if (o[key] === undefined && process.env[env]) o[key] = process.env[env];
@@ -56,11 +57,22 @@ export async function connectNats(options: NatsOptions = {}): Promise<NatsConnec
   if (o.token) opts.token = o.token;
   if (o.tlsCa || o.tlsCert || o.tlsKey) opts.tls = { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey };
   try {
-    return await connect(opts);
+    const nc = await connect(opts);
+    if (log) void logConnectionEvents(nc, log);
+    return nc;
   } catch (err) {
     const e = err as Error;
     const why = /authoriz|authenticat/i.test(e.message) ? "the server refused the credentials" : "cannot connect";
     throw new NatsConnectError(redact(`NATS ${url}: ${why} (${e.message})`));
+  }
+}
+
+async function logConnectionEvents(nc: NatsConnection, log: (line: string) => void): Promise<void> {
+  for await (const s of nc.status()) {
+    if (s.type === "disconnect") log(`disconnected from ${s.server}`);
+    else if (s.type === "reconnect") log(`reconnected to ${s.server}`);
+    else if (s.type === "staleConnection") log("the server stopped answering pings: reconnecting");
+    else if (s.type === "error") log(`server error: ${s.error.message}`);
   }
 }
 
@@ -88,6 +100,33 @@ export function replicasFromEnv(): number {
 }
 
 const isApiError = (err: unknown, code: number) => err instanceof JetStreamApiError && err.code === code;
+
+/** The cluster lost (or is electing) a leader: a server left or came back. Lasts seconds. */
+export class ClusterUnavailableError extends DtfError {}
+
+/** JetStream's "temporarily unavailable" (503), or a request no server answered in time. */
+function isTransient(err: unknown): boolean {
+  return (err instanceof JetStreamApiError && err.status === 503) || err instanceof NoRespondersError || err instanceof TimeoutError;
+}
+
+/**
+ * Runs a read-only JetStream call again while the cluster recovers (an election after a node left
+ * or returned answers 503 for a few seconds), for up to `budgetMs`; then a ClusterUnavailableError.
+ */
+export async function whileClusterRecovers<T>(op: () => Promise<T>, budgetMs = 20_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      if (Date.now() >= deadline) {
+        throw new ClusterUnavailableError(`the NATS cluster did not answer for ${budgetMs / 1000} s (${(err as Error).message}); is a majority of its servers up?`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
 const isExists = (err: unknown) => /already in use|exists/i.test(String((err as Error).message));
 
 /** Runs `info`; on "not found" (and only then) creates the object, tolerating a concurrent creator. */

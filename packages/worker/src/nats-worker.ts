@@ -24,6 +24,11 @@ import { RunPool } from "./pool.ts";
 
 export type { WorkerCounters } from "./health.ts";
 
+/** Pause after a pull that failed at once, before the next. */
+const PULL_RETRY_MS = 500;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** How long a draining worker lets running jobs finish before handing them back. */
 export const DEFAULT_GRACE_MS = 30_000;
 
@@ -68,7 +73,7 @@ export async function publishPatiently(publish: () => Promise<unknown>, patience
       return;
     } catch (err) {
       if (Date.now() + wait > deadline) throw err;
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
     }
   }
 }
@@ -205,7 +210,14 @@ export async function runNatsWorker(
 
   const slot = async () => {
     while (!options.signal.aborted) {
-      const m = await consumer.next({ expires: 1_000 }).catch(() => null);
+      let pullFailed = false;
+      const m = await consumer.next({ expires: 1_000 }).catch(() => {
+        pullFailed = true;
+        return null;
+      });
+      // a pull that fails at once (no connection, no consumer leader during an election) must not
+      // spin: a loop of settled promises would starve the event loop, reconnects included
+      if (pullFailed) await sleep(PULL_RETRY_MS);
       if (!m) continue;
       try {
         await handleJob(m, ctx);

@@ -45,8 +45,9 @@ export function shutdownSignal(what: string): AbortSignal {
 }
 
 /** Connects, runs `act`, and always closes the connection (a failing command never hangs on it). */
-export async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectNats({ ...natsOptions(args), name });
+export async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>, logEvents = false): Promise<T> {
+  const log = logEvents ? (line: string) => process.stderr.write(`${name}: ${line}\n`) : undefined;
+  const nc = await connectNats({ ...natsOptions(args), name }, log);
   try {
     return await act(nc);
   } finally {
@@ -82,7 +83,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
     });
     out(`worker stopped: ${JSON.stringify(counters)}`);
     return EXIT.ok;
-  });
+  }, true);
 }
 
 export async function aggregateCommand(argv: string[], out: (l: string) => void): Promise<number> {
@@ -105,7 +106,7 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
         const counters = await runAggregator(nc, store, { signal, sweepId: args.values.sweep?.at(-1) });
         out(`aggregator stopped: ${JSON.stringify(counters)}`);
         return EXIT.ok;
-      });
+      }, true);
     } finally {
       await stopServing();
     }
