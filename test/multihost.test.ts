@@ -163,7 +163,9 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
     await doneAtLeast(8);
     hosts.link("n1", true);
     await doneAtLeast(12);
-    expect(await status(), statusError).to.include({ done: 12, dead: 0, total: 12 });
+    const final = await status();
+    const letters = final?.dead ? (await hosts.dtf("a1", ["dlq", sweepId], env)).stdout : "";
+    expect(final, `${statusError}${letters}\n${logs()}`).to.include({ done: 12, dead: 0, total: 12 });
     aggregator.kill("SIGTERM");
     await new Promise<void>((r) => (aggregator.exitCode !== null ? r() : aggregator.once("exit", () => r())));
     await expectSameRows(local, out);

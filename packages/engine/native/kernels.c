@@ -12,31 +12,30 @@
 
 #define LANES 8
 
+/* Eight lanes as one value: elementwise arithmetic, so lane j of a v8 accumulator sums exactly
+   the terms i ≡ j (mod 8), as the TypeScript kernels' eight accumulators do (the compiler maps it
+   to one 512-bit or two 256-bit registers, held there across the loop). */
+typedef double v8 __attribute__((vector_size(64)));
+
+static inline v8 load8(const double *p) {
+  v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* The fixed combining tree of the eight lanes. */
+#define TREE(s) (s[0] + s[1] + (s[2] + s[3]) + (s[4] + s[5] + (s[6] + s[7])))
+
 static inline double dot(const double *restrict a, const double *restrict b, int n) {
-  double s[LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+  v8 s = {0};
   int i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int j = 0; j < LANES; j++) s[j] += a[i + j] * b[i + j];
+  for (; i + LANES <= n; i += LANES) s += load8(a + i) * load8(b + i);
   for (int j = 0; i + j < n; j++) s[j] += a[i + j] * b[i + j];
-  return s[0] + s[1] + (s[2] + s[3]) + (s[4] + s[5] + (s[6] + s[7]));
+  return TREE(s);
 }
 
 static inline void axpy(double alpha, const double *restrict x, double *restrict y, int n) {
   for (int i = 0; i < n; i++) y[i] += alpha * x[i];
-}
-
-/* Rows c[0..4) += a_r · x (rows of length n, consecutive in c): one pass over x for four AXPYs,
-   each element updated exactly as by `axpy`, so results equal the row-by-row loop. */
-static inline void axpy4(double a0, double a1, double a2, double a3, const double *restrict x, double *restrict c,
-                         int n) {
-  double *c0 = c, *c1 = c + n, *c2 = c + 2 * (size_t)n, *c3 = c + 3 * (size_t)n;
-  for (int j = 0; j < n; j++) {
-    double xj = x[j];
-    c0[j] += a0 * xj;
-    c1[j] += a1 * xj;
-    c2[j] += a2 * xj;
-    c3[j] += a3 * xj;
-  }
 }
 
 /* ---- argument helpers -------------------------------------------------------------------- */
@@ -142,6 +141,11 @@ static napi_value number(napi_env env, double x) {
 
 static void row_product(const int32_t *rows, int t, const int32_t *modes, int size, double **factors, int R,
                         double *out) {
+  if (size == 2) { /* the common case (orders 3 and 4), in one pass: the same products */
+    const double *restrict f0 = factors[modes[0]] + (size_t)rows[t * 2] * R, *restrict f1 = factors[modes[1]] + (size_t)rows[t * 2 + 1] * R;
+    for (int r = 0; r < R; r++) out[r] = f0[r] * f1[r];
+    return;
+  }
   memcpy(out, factors[modes[0]] + (size_t)rows[t * size] * R, sizeof(double) * R);
   for (int u = 1; u < size; u++) {
     const double *f = factors[modes[u]] + (size_t)rows[t * size + u] * R;
@@ -151,6 +155,16 @@ static void row_product(const int32_t *rows, int t, const int32_t *modes, int si
 
 static void scatter_row(const int32_t *rows, int t, const int32_t *modes, int size, const double *e,
                         double **factors, double **grads, int R, double *tmp) {
+  if (size == 2) { /* g_0 += e ⊙ f_1, g_1 += e ⊙ f_0 in one pass: the same products and sums */
+    size_t r0 = (size_t)rows[t * 2] * R, r1 = (size_t)rows[t * 2 + 1] * R;
+    const double *restrict f0 = factors[modes[0]] + r0, *restrict f1 = factors[modes[1]] + r1;
+    double *restrict g0 = grads[modes[0]] + r0, *restrict g1 = grads[modes[1]] + r1;
+    for (int r = 0; r < R; r++) {
+      g0[r] += e[r] * f1[r];
+      g1[r] += e[r] * f0[r];
+    }
+    return;
+  }
   for (int u = 0; u < size; u++) {
     double *g = grads[modes[u]] + (size_t)rows[t * size + u] * R;
     if (size == 1) {
@@ -165,6 +179,73 @@ static void scatter_row(const int32_t *rows, int t, const int32_t *modes, int si
     }
     for (int r = 0; r < R; r++) g[r] += tmp[r];
   }
+}
+
+/* The inner rows of observations [k, end) are strictly increasing (the plan sorts them), so no
+   two of them update the same innerE row. */
+static bool distinct_inner(const int32_t *obsInner, int k, int end) {
+  for (int j = k + 1; j < end; j++)
+    if (obsInner[j] <= obsInner[j - 1]) return false;
+  return true;
+}
+
+/* Four dot products with one vector q, each in its own 8 lanes and tree (as `dot`): four
+   independent chains of additions instead of one. */
+static inline void dot4(const double *restrict p0, const double *restrict p1, const double *restrict p2,
+                        const double *restrict p3, const double *restrict q, int n, double out[4]) {
+  v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+  int i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    v8 qv = load8(q + i);
+    s0 += load8(p0 + i) * qv;
+    s1 += load8(p1 + i) * qv;
+    s2 += load8(p2 + i) * qv;
+    s3 += load8(p3 + i) * qv;
+  }
+  for (int j = 0; i + j < n; j++) {
+    double qj = q[i + j];
+    s0[j] += p0[i + j] * qj;
+    s1[j] += p1[i + j] * qj;
+    s2[j] += p2[i + j] * qj;
+    s3[j] += p3[i + j] * qj;
+  }
+  out[0] = TREE(s0);
+  out[1] = TREE(s1);
+  out[2] = TREE(s2);
+  out[3] = TREE(s3);
+}
+
+/* innerE rows E_j += e_j·q and outerE += e0·p0 + e1·p1 + e2·p2 + e3·p3, added in that order. */
+static void update4(const double *restrict q, const double *restrict p0, const double *restrict p1, const double *restrict p2,
+                    const double *restrict p3, double *restrict E0, double *restrict E1, double *restrict E2,
+                    double *restrict E3, double *restrict outerE, const double e[4], int R) {
+  const double e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3];
+  for (int r = 0; r < R; r++) {
+    E0[r] += e0 * q[r];
+    E1[r] += e1 * q[r];
+    E2[r] += e2 * q[r];
+    E3[r] += e3 * q[r];
+    outerE[r] = (((outerE[r] + e0 * p0[r]) + e1 * p1[r]) + e2 * p2[r]) + e3 * p3[r];
+  }
+}
+
+/* Four observations of one outer row, in the order of four single ones: loss terms in k order;
+   innerE row i_j gains e_j·outerP; outerE[r] gains e0·p0, e1·p1, e2·p2, e3·p3 in that order. */
+static inline void four_observations(const int32_t *obs, const double *y, double c, const double *innerP, double *innerE,
+                                     const double *outerP, double *outerE, int R, double *loss) {
+  const double *p[4];
+  double *E[4], d[4], e[4];
+  for (int j = 0; j < 4; j++) {
+    p[j] = innerP + (size_t)obs[j] * R;
+    E[j] = innerE + (size_t)obs[j] * R;
+  }
+  dot4(p[0], p[1], p[2], p[3], outerP, R, d);
+  for (int j = 0; j < 4; j++) {
+    double residual = d[j] - y[j];
+    *loss += residual * residual;
+    e[j] = c * residual;
+  }
+  update4(outerP, p[0], p[1], p[2], p[3], E[0], E[1], E[2], E[3], outerE, e, R);
 }
 
 /* Every row index of a group's rows[] (count × size) names a row of its mode's factor. */
@@ -235,7 +316,14 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
   for (int t = 0; t < (int)outerCount; t++) {
     row_product(outerRows, t, outerModes, sOut, factors, R, outerP);
     memset(outerE, 0, sizeof(double) * R);
-    for (int k = outerStart[t]; k < outerStart[t + 1]; k++) {
+    int k = outerStart[t], end = outerStart[t + 1];
+    /* Four observations of the row at a time when their inner rows are distinct (always, unless
+       an observation repeats): four independent dot chains, and one pass over outerP and outerE
+       for their four updates. Every sum keeps the one-at-a-time order below, so the bits do not
+       change. */
+    if (distinct_inner(obsInner, k, end))
+      for (; k + 4 <= end; k += 4) four_observations(obsInner + k, y + k, c, innerP, innerE, outerP, outerE, R, &loss);
+    for (; k < end; k++) {
       double *ip = innerP + (size_t)obsInner[k] * R;
       double residual = dot(ip, outerP, R) - y[k];
       loss += residual * residual;
@@ -252,6 +340,49 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
 
 /* ---- dense helpers ------------------------------------------------------------------------ */
 
+static inline void store8(double *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+/* C (m × n, row-major) += A·B, A's element (i, p) at a[i·si + p·sp], B k × n row-major. Each
+   element of C adds its k terms in p order onto its current value, as the TypeScript kernels'
+   AXPY loops do; a 4-row × 8-column block of C stays in registers for the whole sum over p. */
+static void gemm_acc(const double *a, size_t si, size_t sp, const double *b, double *c, int m, int k, int n) {
+  int i = 0;
+  for (; i + 4 <= m; i += 4) {
+    double *c0 = c + (size_t)i * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+    const double *a0 = a + (size_t)i * si, *a1 = a0 + si, *a2 = a1 + si, *a3 = a2 + si;
+    int j = 0;
+    for (; j + LANES <= n; j += LANES) {
+      v8 s0 = load8(c0 + j), s1 = load8(c1 + j), s2 = load8(c2 + j), s3 = load8(c3 + j);
+      for (int p = 0; p < k; p++) {
+        v8 bv = load8(b + (size_t)p * n + j);
+        size_t ap = (size_t)p * sp;
+        s0 += a0[ap] * bv;
+        s1 += a1[ap] * bv;
+        s2 += a2[ap] * bv;
+        s3 += a3[ap] * bv;
+      }
+      store8(c0 + j, s0);
+      store8(c1 + j, s1);
+      store8(c2 + j, s2);
+      store8(c3 + j, s3);
+    }
+    for (; j < n; j++)
+      for (int p = 0; p < k; p++) {
+        double bj = b[(size_t)p * n + j];
+        size_t ap = (size_t)p * sp;
+        c0[j] += a0[ap] * bj;
+        c1[j] += a1[ap] * bj;
+        c2[j] += a2[ap] * bj;
+        c3[j] += a3[ap] * bj;
+      }
+  }
+  for (; i < m; i++) {
+    double *ci = c + (size_t)i * n;
+    const double *ai = a + (size_t)i * si;
+    for (int p = 0; p < k; p++) axpy(ai[(size_t)p * sp], b + (size_t)p * n, ci, n);
+  }
+}
+
 static napi_value Gemm(napi_env env, napi_callback_info info) {
   ARGS(7);
   size_t na = 0, nb = 0, nc = 0;
@@ -263,14 +394,7 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
   need(&A, nc, (size_t)m * n, "gemm: c is smaller than m*n");
   if (A.failed) return NULL;
   if (!acc) memset(c, 0, sizeof(double) * (size_t)m * n);
-  int i = 0;
-  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B */
-    for (int p = 0; p < k; p++)
-      axpy4(a[(size_t)i * k + p], a[(size_t)(i + 1) * k + p], a[(size_t)(i + 2) * k + p], a[(size_t)(i + 3) * k + p],
-            b + (size_t)p * n, c + (size_t)i * n, n);
-  }
-  for (; i < m; i++)
-    for (int p = 0; p < k; p++) axpy(a[(size_t)i * k + p], b + (size_t)p * n, c + (size_t)i * n, n);
+  gemm_acc(a, (size_t)k, 1, b, c, m, k, n);
   return NULL;
 }
 
@@ -283,8 +407,14 @@ static napi_value GemmNT(napi_env env, napi_callback_info info) {
   need(&A, nb, (size_t)n * k, "gemmNT: b is smaller than n*k");
   need(&A, nc, (size_t)m * n, "gemmNT: c is smaller than m*n");
   if (A.failed) return NULL;
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) c[(size_t)i * n + j] = dot(a + (size_t)i * k, b + (size_t)j * k, k);
+  for (int i = 0; i < m; i++) {
+    const double *ai = a + (size_t)i * k;
+    double *ci = c + (size_t)i * n;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) /* four independent dots per pass over a's row: the same sums as `dot` */
+      dot4(b + (size_t)j * k, b + (size_t)(j + 1) * k, b + (size_t)(j + 2) * k, b + (size_t)(j + 3) * k, ai, k, ci + j);
+    for (; j < n; j++) ci[j] = dot(ai, b + (size_t)j * k, k);
+  }
   return NULL;
 }
 
@@ -298,57 +428,60 @@ static napi_value GemmTN(napi_env env, napi_callback_info info) {
   need(&A, nc, (size_t)m * n, "gemmTN: c is smaller than m*n");
   if (A.failed) return NULL;
   memset(c, 0, sizeof(double) * (size_t)m * n);
-  int i = 0;
-  for (; i + 4 <= m; i += 4) { /* four rows of C per pass over B */
-    for (int p = 0; p < k; p++) {
-      const double *ap = a + (size_t)p * m + i;
-      axpy4(ap[0], ap[1], ap[2], ap[3], b + (size_t)p * n, c + (size_t)i * n, n);
-    }
-  }
-  for (; i < m; i++)
-    for (int p = 0; p < k; p++) axpy(a[(size_t)p * m + i], b + (size_t)p * n, c + (size_t)i * n, n);
+  gemm_acc(a, 1, (size_t)m, b, c, m, k, n);
   return NULL;
 }
 
-static napi_value BatchedMatVec(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  size_t nm = 0, nx = 0, ny = 0;
-  double *mats = f64(&A, 0, &nm), *x = f64(&A, 1, &nx), *y = f64(&A, 2, &ny);
-  int R = int_arg(&A, 3), d = int_arg(&A, 4);
-  bool transpose = bool_arg(&A, 5);
-  need(&A, nm, (size_t)R * d * d, "batchedMatVec: m is smaller than R*d*d");
-  need(&A, nx < ny ? nx : ny, (size_t)R * d, "batchedMatVec: x or y is smaller than R*d");
-  if (A.failed) return NULL;
-  size_t dd = (size_t)d * d;
-  for (int r = 0; r < R; r++) {
-    const double *M = mats + r * dd, *xr = x + (size_t)r * d;
-    double *yr = y + (size_t)r * d;
-    if (!transpose) {
-      for (int i = 0; i < d; i++) yr[i] = dot(M + (size_t)i * d, xr, d);
-    } else {
-      for (int i = 0; i < d; i++) yr[i] = 0;
-      for (int j = 0; j < d; j++) axpy(xr[j], M + (size_t)j * d, yr, d);
-    }
-  }
-  return NULL;
-}
-
-static napi_value BatchedOuter(napi_env env, napi_callback_info info) {
+/* Component chains, the component index innermost (see src/kernels/types.ts): every inner loop
+   runs over R contiguous values, so it vectorizes across components whatever d is. */
+static napi_value ComponentForward(napi_env env, napi_callback_info info) {
   ARGS(5);
-  size_t ng = 0, nx = 0, no = 0;
-  double *g = f64(&A, 0, &ng), *x = f64(&A, 1, &nx), *out = f64(&A, 2, &no);
+  size_t nm = 0, nx = 0, ny = 0;
+  double *m = f64(&A, 0, &nm), *x = f64(&A, 1, &nx), *y = f64(&A, 2, &ny);
   int R = int_arg(&A, 3), d = int_arg(&A, 4);
-  need(&A, ng < nx ? ng : nx, (size_t)R * d, "batchedOuter: g or x is smaller than R*d");
-  need(&A, no, (size_t)R * d * d, "batchedOuter: out is smaller than R*d*d");
   if (A.failed) return NULL;
-  size_t dd = (size_t)d * d;
-  for (int r = 0; r < R; r++)
-    for (int i = 0; i < d; i++) {
-      double gi = g[(size_t)r * d + i];
-      double *o = out + r * dd + (size_t)i * d;
-      const double *xr = x + (size_t)r * d;
-      for (int j = 0; j < d; j++) o[j] = gi * xr[j];
+  if (R < 1 || d < 1) fail(&A, "componentForward: R and d must be positive");
+  need(&A, nm, (size_t)d * d * R, "componentForward: m is smaller than d*d*R");
+  need(&A, nx < ny ? nx : ny, (size_t)d * R, "componentForward: x or y is smaller than d*R");
+  if (A.failed) return NULL;
+  for (int i = 0; i < d; i++) {
+    double *restrict yi = y + (size_t)i * R;
+    const double *restrict mi = m + (size_t)i * d * R;
+    for (int r = 0; r < R; r++) yi[r] = mi[r] * x[r];
+    for (int j = 1; j < d; j++) {
+      const double *restrict mij = mi + (size_t)j * R, *restrict xj = x + (size_t)j * R;
+      for (int r = 0; r < R; r++) yi[r] += mij[r] * xj[r];
     }
+  }
+  return NULL;
+}
+
+static napi_value ComponentBackward(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  size_t nm = 0, nx = 0, ng = 0, ngm = 0, ngx = 0;
+  double *m = f64(&A, 0, &nm), *x = f64(&A, 1, &nx), *g = f64(&A, 2, &ng), *gradM = f64(&A, 3, &ngm), *gx = f64(&A, 4, &ngx);
+  int R = int_arg(&A, 5), d = int_arg(&A, 6);
+  if (A.failed) return NULL;
+  if (R < 1 || d < 1) fail(&A, "componentBackward: R and d must be positive");
+  size_t dd = (size_t)d * d * R, dr = (size_t)d * R;
+  need(&A, nm < ngm ? nm : ngm, dd, "componentBackward: m or gradM is smaller than d*d*R");
+  need(&A, nx < ng ? nx : ng, dr, "componentBackward: x or g is smaller than d*R");
+  need(&A, ngx, dr, "componentBackward: gx is smaller than d*R");
+  if (!A.failed && (gx < g + dr && g < gx + dr)) fail(&A, "componentBackward: gx overlaps g");
+  if (A.failed) return NULL;
+  for (int i = 0; i < d; i++) {
+    const double *restrict gi = g + (size_t)i * R;
+    for (int j = 0; j < d; j++) {
+      size_t o = ((size_t)i * d + j) * R;
+      const double *restrict mij = m + o, *restrict xj = x + (size_t)j * R;
+      double *restrict gxj = gx + (size_t)j * R, *restrict gm = gradM + o;
+      if (i == 0)
+        for (int r = 0; r < R; r++) gxj[r] = mij[r] * gi[r];
+      else
+        for (int r = 0; r < R; r++) gxj[r] += mij[r] * gi[r];
+      for (int r = 0; r < R; r++) gm[r] = gi[r] * xj[r];
+    }
+  }
   return NULL;
 }
 
@@ -380,8 +513,8 @@ NAPI_MODULE_INIT() {
       {"gemm", NULL, Gemm, NULL, NULL, NULL, napi_default, NULL},
       {"gemmNT", NULL, GemmNT, NULL, NULL, NULL, napi_default, NULL},
       {"gemmTN", NULL, GemmTN, NULL, NULL, NULL, napi_default, NULL},
-      {"batchedMatVec", NULL, BatchedMatVec, NULL, NULL, NULL, napi_default, NULL},
-      {"batchedOuter", NULL, BatchedOuter, NULL, NULL, NULL, napi_default, NULL},
+      {"componentForward", NULL, ComponentForward, NULL, NULL, NULL, napi_default, NULL},
+      {"componentBackward", NULL, ComponentBackward, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"axpy", NULL, Axpy, NULL, NULL, NULL, napi_default, NULL},
   };

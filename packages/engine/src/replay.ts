@@ -101,7 +101,10 @@ export function loadReplayParams(replay: ReplayData, blocks: ParamBlock[]): void
           `(shape [${p.shape}]) does not split into the model's block ${blocks[b].name} [${blocks[b].shape}]`,
         );
       }
-      target.set(p.data.slice(offset, offset + target.length));
+      const values = p.data.slice(offset, offset + target.length);
+      const into = blocks[b].reference;
+      if (into) into.copyIn(values, target);
+      else target.set(values);
       offset += target.length;
       b++;
     }

@@ -30,6 +30,13 @@ function configurations(): RunSpecInput[] {
   out.push({ ...wide, model: "cp", variant: "component", dim: [3, 2, 3], depth: 2, components: 18 });
   out.push({ ...wide, model: "tucker", dim: [9, 10, 3], depth: 2, core_rank: [9, 3, 2], width: [17, 10, 3] });
   out.push({ ...wide, model: "matrix", order: 2, dim: [9, 13], depth: 3, width: 19 });
+  // dense observations (≥ 4 per outer row: the grouped paths of the native CP kernel), orders 4 and 5
+  // (groups of two and three modes), component chains with R and d off the lane width
+  const dense = { model: "cp", variant: "factor", init_std: 0.4, target_rank: 2, seed: 5, engine: "js" } as const;
+  out.push({ ...dense, order: 3, dim: [6, 5, 7], depth: 1, components: 21, observations: 150 });
+  out.push({ ...dense, order: 4, dim: 4, depth: 2, components: 13, observations: 200 });
+  out.push({ ...dense, order: 5, dim: 3, depth: 1, components: 11, observations: 200 });
+  out.push({ ...dense, variant: "component", order: 3, dim: [5, 4, 6], depth: 3, components: 19, observations: 100 });
   out.push({ model: "cp", order: 3, dim: [3, 4, 2], depth: 2, components: 5, problem: "sensing", observations: 12, init_std: 0.6 });
   out.push({ model: "matrix", dim: [4, 3], depth: 3, problem: "sensing", observations: 9, init_std: 0.6, width: 2 });
   out.push({ model: "tucker", order: 3, dim: 3, depth: 2, core_rank: [2, 3, 2], problem: "sensing", observations: 10, init_std: 0.6 });
@@ -132,5 +139,11 @@ describe("engine gradients", () => {
       expect(() => native!.cpCompletion(breakIt(fresh()), factors, grads()), what).to.throw(TypeError, "cpCompletion");
     }
     expect(() => native!.cpCompletion(fresh(), [factors[0], factors[1], new Float64Array(5)], grads()), "a factor of the wrong size").to.throw(TypeError, "cpCompletion");
+    // an observation listed twice (a hand-made dump) still gives the TypeScript kernel's bits
+    const twice = Int32Array.from([0, 1, 2, 3, 3, 4, 5, 20, 21, 21, 22]);
+    const repeated = () => planCpCompletion(dims, R, twice, Float64Array.from(twice, (i, k) => i / 10 + k));
+    const [gn, gj] = [grads(), grads()];
+    expect(native!.cpCompletion(repeated(), factors, gn)).to.equal(jsKernels.cpCompletion(repeated(), factors, gj));
+    gn.forEach((g, n) => expect(Buffer.from(g.buffer).equals(Buffer.from(gj[n].buffer)), `mode ${n}`).to.equal(true));
   });
 });

@@ -40,6 +40,15 @@ async function tracedRun() {
   return run;
 }
 
+/** A store in `dir` holding one real run (run-a of sweep s1) with its metrics. */
+async function storeWithRun(dir: string) {
+  const run = await realRun();
+  const store = await ResultStore.open(dir);
+  await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points: run.points });
+  await store.writeResult(run.job, run.result);
+  return { store, ...run };
+}
+
 /** Runs SQL on a closed store's file directly (to write what an older dtf wrote). */
 async function rewriteStore(dir: string, sql: string): Promise<void> {
   const { DuckDBInstance } = await import("@duckdb/node-api");
@@ -162,10 +171,7 @@ describe("result store", () => {
 
   it("migration - a schema v2 store (no growth_json) gains the column, keeps its rows and takes traced results", async () => {
     const dir = fresh();
-    const { job, result, points } = await realRun();
-    const old = await ResultStore.open(dir);
-    await old.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
-    await old.writeResult(job, result);
+    const { store: old, result } = await storeWithRun(dir);
     await old.close();
     // what schema v2 wrote: v3's tables without the column
     await rewriteStore(dir, `${V3_LAYOUT} ALTER TABLE runs DROP COLUMN growth_json; UPDATE meta SET value = '2' WHERE key = 'schema_version';`);
@@ -181,10 +187,7 @@ describe("result store", () => {
 
   it("migration - a schema v3 store (a row per component) keeps every metric and norm, now as lists, and the component_norms rows read the same", async () => {
     const dir = fresh();
-    const { job, result, points } = await realRun();
-    const current = await ResultStore.open(dir);
-    await current.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
-    await current.writeResult(job, result);
+    const { store: current, job, result, points } = await storeWithRun(dir);
     const metricsBefore = await current.query("SELECT * FROM metrics ORDER BY step");
     const normsBefore = await current.query("SELECT * FROM component_norms ORDER BY step, k");
     await current.close();

@@ -131,27 +131,28 @@ export const jsKernels: Kernels = {
     }
   },
 
-  batchedMatVec(mats, x, y, R, d, transpose) {
-    const dd = d * d;
-    for (let r = 0; r < R; r++) {
-      const mo = r * dd;
-      const xo = r * d;
-      if (!transpose) {
-        for (let i = 0; i < d; i++) y[xo + i] = dot(mats, mo + i * d, x, xo, d);
-      } else {
-        for (let i = 0; i < d; i++) y[xo + i] = 0;
-        for (let j = 0; j < d; j++) axpyAt(x[xo + j], mats, mo + j * d, y, xo, d);
+  componentForward(m, x, y, R, d) {
+    for (let i = 0; i < d; i++) {
+      const yo = i * R;
+      const mo = i * d * R;
+      for (let r = 0; r < R; r++) y[yo + r] = m[mo + r] * x[r];
+      for (let j = 1; j < d; j++) {
+        const mj = mo + j * R;
+        const xj = j * R;
+        for (let r = 0; r < R; r++) y[yo + r] += m[mj + r] * x[xj + r];
       }
     }
   },
 
-  batchedOuter(g, x, out, R, d) {
-    const dd = d * d;
-    for (let r = 0; r < R; r++) {
-      for (let i = 0; i < d; i++) {
-        const gi = g[r * d + i];
-        const oo = r * dd + i * d;
-        for (let j = 0; j < d; j++) out[oo + j] = gi * x[r * d + j];
+  componentBackward(m, x, g, gradM, gx, R, d) {
+    for (let i = 0; i < d; i++) {
+      const gi = i * R;
+      for (let j = 0; j < d; j++) {
+        const o = (i * d + j) * R;
+        const xj = j * R;
+        if (i === 0) for (let r = 0; r < R; r++) gx[xj + r] = m[o + r] * g[gi + r];
+        else for (let r = 0; r < R; r++) gx[xj + r] += m[o + r] * g[gi + r];
+        for (let r = 0; r < R; r++) gradM[o + r] = g[gi + r] * x[xj + r];
       }
     }
   },

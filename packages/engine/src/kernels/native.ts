@@ -23,8 +23,8 @@ type Addon = {
   gemm(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number, acc: boolean): void;
   gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
   gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
-  batchedMatVec(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number, t: boolean): void;
-  batchedOuter(g: Float64Array, x: Float64Array, out: Float64Array, R: number, d: number): void;
+  componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
+  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
   sumSquares(x: Float64Array): number;
   axpy(alpha: number, x: Float64Array, y: Float64Array): void;
 };
@@ -63,8 +63,8 @@ export function nativeKernels(): Kernels | null {
       gemm: addon.gemm,
       gemmNT: addon.gemmNT,
       gemmTN: addon.gemmTN,
-      batchedMatVec: addon.batchedMatVec,
-      batchedOuter: addon.batchedOuter,
+      componentForward: addon.componentForward,
+      componentBackward: addon.componentBackward,
       sumSquares: addon.sumSquares,
       axpy: addon.axpy,
     };

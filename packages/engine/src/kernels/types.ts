@@ -41,12 +41,15 @@ export interface Kernels {
   /** C = Aᵀ·B; A k×m, B k×n. */
   gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
   /**
-   * Per-component chains: for every r, y_r = M_r x_r with M (R × d × d) and x, y (R × d).
-   * transpose: y_r = M_rᵀ x_r.
+   * Component chains, the component index innermost: for every r, y_r = M_r x_r, i.e.
+   * y[i][r] = Σ_j M[i][j][r]·x[j][r] (summed in j order), M d × d × R, x and y d × R.
    */
-  batchedMatVec(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number, transpose: boolean): void;
-  /** For every r: G_r = g_r x_rᵀ, G (R × d × d), g and x (R × d). */
-  batchedOuter(g: Float64Array, x: Float64Array, out: Float64Array, R: number, d: number): void;
+  componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
+  /**
+   * Back through one layer of component chains, in one pass over M: gradM[i][j][r] = g[i][r]·x[j][r]
+   * and gx[j][r] = Σ_i M[i][j][r]·g[i][r] (summed in i order). gx must not alias g.
+   */
+  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
   /** Σ x_i² */
   sumSquares(x: Float64Array): number;
   /** y ← y + alpha·x */

@@ -1,4 +1,5 @@
 import type { Kernels } from "../kernels/types.ts";
+import { block, type ParamBlock } from "./model.ts";
 
 /**
  * A depth-L linear network A = W_L ⋯ W_1 producing a rows × cols matrix (row-major):
@@ -80,33 +81,35 @@ export class DeepChain {
 
 /**
  * The `component` parametrization of one CP factor: every column has its own chain,
- * a_r = M_{L,r} ⋯ M_{2,r} v_r, with v (d × R) and each M_l stored as R × d × d.
+ * a_r = M_{L,r} ⋯ M_{2,r} v_r, with v (d × R). Each M_l is stored d × d × R, the component
+ * index innermost, so every kernel loop runs over R contiguous values (SIMD across components;
+ * d = 10 rows were too short for it); vectors are d × R like the factor itself.
  */
 export class ComponentChain {
+  /** xs[l] = M_{l+1} ⋯ M_2 v for l ≥ 1 (xs[0] is v itself). */
   private readonly xs: Float64Array[];
   private readonly g: Float64Array;
   private readonly gSpare: Float64Array;
-  readonly out: Float64Array;
 
   constructor(
     readonly d: number,
     readonly R: number,
     readonly depth: number,
   ) {
-    this.xs = Array.from({ length: depth }, () => new Float64Array(R * d));
+    this.xs = Array.from({ length: depth }, (_, l) => new Float64Array(l === 0 ? 0 : R * d));
     this.g = new Float64Array(R * d);
     this.gSpare = new Float64Array(R * d);
-    this.out = new Float64Array(d * R);
   }
 
   /** layers = [v, M_2, …, M_L]; returns A (d × R). */
   forward(k: Kernels, layers: Float64Array[]): Float64Array {
     const { d, R } = this;
-    if (this.depth === 1) return layers[0];
-    transpose(layers[0], this.xs[0], d, R);
-    for (let l = 1; l < this.depth; l++) k.batchedMatVec(layers[l], this.xs[l - 1], this.xs[l], R, d, false);
-    transpose(this.xs[this.depth - 1], this.out, R, d);
-    return this.out;
+    let x = layers[0];
+    for (let l = 1; l < this.depth; l++) {
+      k.componentForward(layers[l], x, this.xs[l], R, d);
+      x = this.xs[l];
+    }
+    return x;
   }
 
   backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void {
@@ -115,16 +118,28 @@ export class ComponentChain {
       gradLayers[0].set(gradOut);
       return;
     }
-    let g = this.g;
-    let spare = this.gSpare;
-    transpose(gradOut, g, d, R);
+    let g = gradOut;
     for (let l = this.depth - 1; l >= 1; l--) {
-      k.batchedOuter(g, this.xs[l - 1], gradLayers[l], R, d);
-      k.batchedMatVec(layers[l], g, spare, R, d, true);
-      [g, spare] = [spare, g];
+      const into = l === 1 ? gradLayers[0] : g === this.g ? this.gSpare : this.g;
+      k.componentBackward(layers[l], l === 1 ? layers[0] : this.xs[l - 1], g, gradLayers[l], into, R, d);
+      g = into;
     }
-    transpose(g, gradLayers[0], R, d);
   }
+}
+
+/**
+ * A layer M_l of the component chains: d × d × R, drawn and replayed in the reference script's
+ * R × d × d order.
+ */
+export function componentLayer(name: string, d: number, R: number): ParamBlock {
+  const layer = block(name, [d, d, R]);
+  layer.reference = {
+    shape: [R, d, d],
+    copyIn(src, dst) {
+      for (let r = 0; r < R; r++) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) dst[(i * d + j) * R + r] = src[(r * d + i) * d + j];
+    },
+  };
+  return layer;
 }
 
 /** out (cols × rows) = inᵀ for a rows × cols row-major matrix. */

@@ -3,7 +3,7 @@ import type { CpCompletionPlan, Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";
 import type { RunSpec } from "../spec.ts";
 import { kruskal, product, strides } from "../tensor.ts";
-import { ComponentChain, DeepChain } from "./chain.ts";
+import { ComponentChain, componentLayer, DeepChain } from "./chain.ts";
 import { block, denseLossAndGrad, layerStd, type Model, type ParamBlock } from "./model.ts";
 
 type Factorizer = {
@@ -40,7 +40,7 @@ export class DeepCp implements Model {
       const start = this.params.length;
       if (variant === "component") {
         this.params.push(block(`A${n + 1}.v`, [d, R]));
-        for (let l = 2; l <= depth; l++) this.params.push(block(`A${n + 1}.M${l}`, [R, d, d]));
+        for (let l = 2; l <= depth; l++) this.params.push(componentLayer(`A${n + 1}.M${l}`, d, R));
         this.layerIndex.push(Array.from({ length: depth }, (_, i) => start + i));
         return new ComponentChain(d, R, depth);
       }

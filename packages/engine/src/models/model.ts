@@ -2,7 +2,17 @@ import type { Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";
 
 /** One trainable array: a name (e.g. `A2.W1`), its shape and its float64 data. */
-export type ParamBlock = { name: string; shape: number[]; data: Float64Array };
+/**
+ * A block of parameters. `reference`: set when the block is stored in another layout than the
+ * reference script's (for speed); its init draws and a replay dump's values come in that
+ * layout, and `copyIn` moves them into the block's own.
+ */
+export type ParamBlock = {
+  name: string;
+  shape: number[];
+  data: Float64Array;
+  reference?: { shape: number[]; copyIn(src: ArrayLike<number>, dst: Float64Array): void };
+};
 
 /** A rank-one term of the model: its norm and one unit vector per mode (sign folded into the first). */
 export type Component = { norm: number; vectors: Float64Array[] };
@@ -60,10 +70,12 @@ export function denseLossAndGrad(problem: Problem, w: Float64Array, grad: Float6
   return loss / m;
 }
 
-/** Gaussian draws for every block, in block order, row-major inside a block. */
+/** Gaussian draws for every block, in block order, row-major inside a block (in its reference layout). */
 export function initGaussian(blocks: ParamBlock[], stds: number[], draw: () => number): void {
   blocks.forEach((b, i) => {
-    for (let j = 0; j < b.data.length; j++) b.data[j] = draw() * stds[i];
+    const into = b.reference ? new Float64Array(b.data.length) : b.data;
+    for (let j = 0; j < into.length; j++) into[j] = draw() * stds[i];
+    b.reference?.copyIn(into, b.data);
   });
 }
 

@@ -57,7 +57,8 @@ export function endToEnd(tf: TfModule, spec: RunSpec, params: Tensor[]): Tensor 
     const layers = params.slice(n * L, (n + 1) * L);
     if (spec.variant === "factor" || L === 1) return chain(layers);
     let x = tf.transpose(layers[0]).reshape([R, d, 1]);
-    for (const m of layers.slice(1)) x = tf.matMul(m, x);
+    // M_l is stored d × d × R (component innermost): to R × d × d for a batched product
+    for (const m of layers.slice(1)) x = tf.matMul(tf.transpose(m, [2, 0, 1]), x);
     return tf.transpose(x.reshape([R, d]));
   });
   let rows = factors[0];
