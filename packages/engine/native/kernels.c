@@ -215,6 +215,34 @@ static inline void dot4(const double *restrict p0, const double *restrict p1, co
   out[3] = TREE(s3);
 }
 
+/* Two dot products with one vector q (as `dot4`, for an outer row's last observations). */
+static inline void dot2(const double *restrict p0, const double *restrict p1, const double *restrict q, int n, double out[2]) {
+  v8 s0 = {0}, s1 = {0};
+  int i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    v8 qv = load8(q + i);
+    s0 += load8(p0 + i) * qv;
+    s1 += load8(p1 + i) * qv;
+  }
+  for (int j = 0; i + j < n; j++) {
+    s0[j] += p0[i + j] * q[i + j];
+    s1[j] += p1[i + j] * q[i + j];
+  }
+  out[0] = TREE(s0);
+  out[1] = TREE(s1);
+}
+
+/* innerE rows E_j += e_j·q and outerE += e0·p0 + e1·p1, added in that order. */
+static void update2(const double *restrict q, const double *restrict p0, const double *restrict p1, double *restrict E0,
+                    double *restrict E1, double *restrict outerE, const double e[2], int R) {
+  const double e0 = e[0], e1 = e[1];
+  for (int r = 0; r < R; r++) {
+    E0[r] += e0 * q[r];
+    E1[r] += e1 * q[r];
+    outerE[r] = (outerE[r] + e0 * p0[r]) + e1 * p1[r];
+  }
+}
+
 /* innerE rows E_j += e_j·q and outerE += e0·p0 + e1·p1 + e2·p2 + e3·p3, added in that order. */
 static void update4(const double *restrict q, const double *restrict p0, const double *restrict p1, const double *restrict p2,
                     const double *restrict p3, double *restrict E0, double *restrict E1, double *restrict E2,
@@ -246,6 +274,20 @@ static inline void four_observations(const int32_t *obs, const double *y, double
     e[j] = c * residual;
   }
   update4(outerP, p[0], p[1], p[2], p[3], E[0], E[1], E[2], E[3], outerE, e, R);
+}
+
+/* Two observations of one outer row (as `four_observations`). */
+static inline void two_observations(const int32_t *obs, const double *y, double c, const double *innerP, double *innerE,
+                                    const double *outerP, double *outerE, int R, double *loss) {
+  const double *p0 = innerP + (size_t)obs[0] * R, *p1 = innerP + (size_t)obs[1] * R;
+  double d[2], e[2];
+  dot2(p0, p1, outerP, R, d);
+  for (int j = 0; j < 2; j++) {
+    double residual = d[j] - y[j];
+    *loss += residual * residual;
+    e[j] = c * residual;
+  }
+  update2(outerP, p0, p1, innerE + (size_t)obs[0] * R, innerE + (size_t)obs[1] * R, outerE, e, R);
 }
 
 /* Every row index of a group's rows[] (count × size) names a row of its mode's factor. */
@@ -317,12 +359,17 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
     row_product(outerRows, t, outerModes, sOut, factors, R, outerP);
     memset(outerE, 0, sizeof(double) * R);
     int k = outerStart[t], end = outerStart[t + 1];
-    /* Four observations of the row at a time when their inner rows are distinct (always, unless
-       an observation repeats): four independent dot chains, and one pass over outerP and outerE
-       for their four updates. Every sum keeps the one-at-a-time order below, so the bits do not
-       change. */
-    if (distinct_inner(obsInner, k, end))
+    /* Four observations of the row at a time (then two) when their inner rows are distinct
+       (always, unless an observation repeats): independent dot chains, and one pass over outerP
+       and outerE for their updates. Every sum keeps the one-at-a-time order below, so the bits
+       do not change. */
+    if (distinct_inner(obsInner, k, end)) {
       for (; k + 4 <= end; k += 4) four_observations(obsInner + k, y + k, c, innerP, innerE, outerP, outerE, R, &loss);
+      if (k + 2 <= end) {
+        two_observations(obsInner + k, y + k, c, innerP, innerE, outerP, outerE, R, &loss);
+        k += 2;
+      }
+    }
     for (; k < end; k++) {
       double *ip = innerP + (size_t)obsInner[k] * R;
       double residual = dot(ip, outerP, R) - y[k];
