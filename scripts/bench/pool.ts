@@ -5,7 +5,7 @@
  * store's ingest rate. Per-run overhead = wall time × threads / runs − the training's own time
  * (measured inside the thread by the engine).
  *
- *   node --import tsx scripts/bench/pool.ts [--runs 500] [--out FILE]
+ *   node --import tsx scripts/bench/pool.ts [--runs 500] [--kinds tiny,moderate] [--out FILE]
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -23,6 +23,7 @@ const arg = (name: string, fallback: string) => {
 };
 const runs = Number(arg("runs", "500"));
 const outFile = arg("out", "");
+const kinds = arg("kinds", "tiny,moderate").split(",") as (keyof typeof specs)[];
 
 /** tiny: a 4×4×4 CP run of 50 steps (≈ 0.1 ms of training); moderate: ≈ 40 ms of training. */
 const specs = {
@@ -96,7 +97,7 @@ async function ingest(): Promise<number> {
 
 const rows: string[] = [];
 const table: Record<string, unknown> = {};
-for (const kind of ["tiny", "moderate"] as const) {
+for (const kind of kinds) {
   for (const withStore of [false, true]) {
     const one = await sweep(kind, 1, withStore);
     const two = await sweep(kind, 2, withStore);

@@ -21,6 +21,9 @@ export type LocalRunOptions = {
   taskFile?: string;
 };
 
+/** How long a finished run's row may wait for its commit. */
+const LOCAL_COMMIT_MS = 1_000;
+
 /** Runs asked of the store at a time whether they already finished. */
 const RESUME_PAGE = 2_000;
 
@@ -57,7 +60,9 @@ export type LocalRunSummary = { ran: number; skipped: number; cancelled: boolean
  */
 export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOptions): Promise<LocalRunSummary> {
   const { sweep, sweepId, count } = loaded;
-  const store = await ResultStore.open(options.out);
+  // a commit has a fixed cost (~10 ms of DuckDB work however few rows): once a second keeps it
+  // off the cores the trainings use; a killed sweep re-runs at most that second's runs
+  const store = await ResultStore.open(options.out, { commitDelayMs: LOCAL_COMMIT_MS });
   const stopServing = await serveSnapshots(store);
   const pool = new RunPool({ threads: options.threads, taskFile: options.taskFile });
   const summary: LocalRunSummary = { ran: 0, skipped: 0, cancelled: false };
@@ -85,7 +90,7 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
       }
       const job: Job = { sweep_id: sweepId, run_id: planned.runId, attempt: 1, spec: planned.spec, point: planned.point };
       options.progress.start();
-      const task = pool.run(job, { signal: options.signal, onMetrics: (batch) => store.stageMetrics(batch) }).then((result: RunResult) => {
+      const task = pool.run(job, { signal: options.signal, onMetrics: (batch) => store.stageMetricsNow(batch) }).then((result: RunResult) => {
         if (result.status === "cancelled") return options.progress.finish(result, planned.point);
         // The slot is free now; the run counts as done once its row is committed.
         track(

@@ -190,9 +190,11 @@ export function insertSql<S>(t: Table<S>): string {
   const isRuns = t.name === "runs";
   const order = isRuns ? "(status IN ('ok', 'diverged')) DESC, rowid" : "rowid";
   const first = `SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) AS rn FROM temp.${t.name}_in) WHERE rn = 1`;
-  return isRuns
-    ? `INSERT OR REPLACE INTO runs SELECT s.* FROM (${first}) s LEFT JOIN runs r USING (${key}) WHERE r.run_id IS NULL OR (r.status IN ('failed', 'cancelled') AND s.status IN ('ok', 'diverged'))`
-    : `INSERT OR IGNORE INTO ${t.name} ${first}`;
+  if (!isRuns) return `INSERT OR IGNORE INTO ${t.name} ${first}`;
+  // conflicts found through the key's index, not a join with every stored run (which made each
+  // commit slower as the store grew)
+  const update = t.columns.filter((c) => !t.key.includes(c.name)).map((c) => `${quote(c.name)} = excluded.${quote(c.name)}`);
+  return `INSERT INTO runs ${first} ON CONFLICT (${key}) DO UPDATE SET ${update.join(", ")} WHERE runs.status IN ('failed', 'cancelled') AND excluded.status IN ('ok', 'diverged')`;
 }
 
 /**

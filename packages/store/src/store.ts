@@ -103,6 +103,18 @@ function toDuckDB(type: ColumnType, v: Value): DuckDBValue {
   return v as string | number;
 }
 
+/** A batch's metrics rows, every value checked (a StoreError naming the column otherwise). */
+function metricRowsOf(batch: MetricBatch): Value[][] {
+  try {
+    const sweepId = batch.sweep_id;
+    const runId = batch.run_id;
+    // object literals of one shape (not spreads): these run once per row, hundreds of thousands of times
+    return batch.points.map((point) => rowOf(METRICS, { sweepId, runId, point }));
+  } catch (err) {
+    throw new StoreError(`cannot store the metrics of run ${batch.run_id}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Why DuckDB could not open a store file, in words a user can act on. */
 function openFailure(dir: string, err: unknown): StoreError {
   const message = (err as Error).message;
@@ -136,6 +148,8 @@ export class ResultStore {
   private readonly commitBatch: number;
   /** Conflicts found by commits since the last `takeConflicts()`. */
   private conflicts: Conflict[] = [];
+  /** A `stageMetricsNow` append that failed: the next commit fails with it. */
+  private appendFailure: Error | null = null;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -208,17 +222,25 @@ export class ResultStore {
    * Rejects, staging nothing, when a value does not fit its column.
    */
   stageMetrics(batch: MetricBatch): Promise<void> {
-    const metricRows: Value[][] = [];
+    let rows: Value[][];
     try {
-      const sweepId = batch.sweep_id;
-      const runId = batch.run_id;
-      // object literals of one shape (not spreads): these run once per row, hundreds of thousands of times
-      for (const point of batch.points) metricRows.push(rowOf(METRICS, { sweepId, runId, point }));
+      rows = metricRowsOf(batch);
     } catch (err) {
-      return Promise.reject(new StoreError(`cannot store the metrics of run ${batch.run_id}: ${(err as Error).message}`, { cause: err }));
+      return Promise.reject(err);
     }
-    return this.exclusive(async () => {
-      appendRows(this.appenders.metrics, METRICS, metricRows);
+    return this.exclusive(async () => appendRows(this.appenders.metrics, METRICS, rows));
+  }
+
+  /**
+   * `stageMetrics` without waiting for the queue: throws at once (staging nothing) when a value
+   * does not fit its column, else returns while a commit may still be running — a training
+   * thread acking its metrics need not wait for one. Should the append itself fail, the next
+   * commit fails with that error (so the runs waiting on it are not reported stored).
+   */
+  stageMetricsNow(batch: MetricBatch): void {
+    const rows = metricRowsOf(batch);
+    void this.exclusive(async () => appendRows(this.appenders.metrics, METRICS, rows)).catch((err: Error) => {
+      this.appendFailure ??= err;
     });
   }
 
@@ -271,6 +293,12 @@ export class ResultStore {
    * them again (the aggregator lets their messages be redelivered). Nothing is half-kept.
    */
   private async mergeAll(): Promise<void> {
+    const failed = this.appendFailure;
+    if (failed) {
+      this.appendFailure = null;
+      await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
+      throw new StoreError(`commit failed, the rows staged since the last commit were discarded: staging failed: ${failed.message}`, { cause: failed });
+    }
     for (const a of Object.values(this.appenders)) a.flushSync();
     await this.db.run("BEGIN TRANSACTION");
     try {

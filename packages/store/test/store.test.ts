@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { type MetricPoint, type RunSpecInput, resolveRunSpec, train } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";
-import { ResultStore, serveSnapshots } from "../src/index.ts";
+import { ResultStore, StoreError, serveSnapshots } from "../src/index.ts";
 
 const execFileAsync = promisify(execFile);
 const fresh = () => mkdtempSync(join(tmpdir(), "dtf-store-"));
@@ -145,9 +145,15 @@ describe("result store", () => {
       refused = e.message;
     });
     expect(refused).to.contain("metrics.step must be an integer");
-    await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
+    // the unqueued form (dtf run's threads ack their metrics with it) refuses at once, synchronously
+    expect(() => store.stageMetricsNow({ sweep_id: "s1", run_id: "run-a", attempt: 1, points: [{ ...points[0], step: 0.5 }] })).to.throw(
+      StoreError,
+      "metrics.step must be an integer",
+    );
+    store.stageMetricsNow({ sweep_id: "s1", run_id: "run-a", attempt: 1, points });
     await store.writeResult(job, result); // would fail with "incomplete append to row" had the bad rows been half-appended
     expect(await store.query("SELECT run_id FROM runs")).to.deep.equal([{ run_id: "run-a" }]);
+    expect(await store.query("SELECT count(*)::INTEGER AS n FROM metrics")).to.deep.equal([{ n: points.length }]);
     await store.close();
   });
 
