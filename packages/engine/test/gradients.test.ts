@@ -3,7 +3,7 @@ import { jsKernels } from "../src/kernels/js.ts";
 import { nativeKernels } from "../src/kernels/native.ts";
 import { planCpCompletion } from "../src/kernels/plan.ts";
 import type { CpCompletionPlan } from "../src/kernels/types.ts";
-import { mttkrp } from "../src/models/cp.ts";
+import { cpTensor, mttkrp } from "../src/models/cp.ts";
 import { denseLossAndGrad } from "../src/models/model.ts";
 import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
@@ -112,6 +112,19 @@ describe("engine gradients", () => {
       const gn = nat.params.map((p) => new Float64Array(p.data.length));
       expect(nat.lossAndGrad(gn), label(config)).to.equal(js.lossAndGrad(gj));
       gj.forEach((g, i) => expect(Buffer.from(gn[i].buffer).equals(Buffer.from(g.buffer)), label(config)).to.equal(true));
+    }
+  });
+
+  it("cp tensor - blocked Khatri–Rao × last factor equals the plain sum to rounding, with the same bits from both kernel sets", () => {
+    const rng = new Rng(3, "cp-tensor");
+    // order 2, 3 and 4; R large enough that the 2^16-double block holds fewer rows than there are
+    for (const [dims, R] of [[[7, 5], 9], [[6, 5, 4], 11], [[9, 7, 5, 3], 2000]] as const) {
+      const factors = dims.map((d) => Float64Array.from({ length: d * R }, () => rng.normal()));
+      const plain = kruskal(factors, [...dims], R);
+      const fast = cpTensor(jsKernels, factors, [...dims], R);
+      fast.forEach((x, i) => expect(x, `${dims} entry ${i}`).to.be.closeTo(plain[i], 1e-12 * Math.sqrt(R)));
+      const native = nativeKernels();
+      if (native) expect(Buffer.from(cpTensor(native, factors, [...dims], R).buffer).equals(Buffer.from(fast.buffer)), `${dims}`).to.equal(true);
     }
   });
 
