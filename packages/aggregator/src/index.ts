@@ -29,15 +29,39 @@ export type AggregatorOptions = {
   log?: (line: string) => void;
 };
 
-export type AggregatorCounters = { metricBatches: number; points: number; results: number; duplicates: number; deadLettered: number; conflicts: number; commits: number; failedCommits: number };
+export type AggregatorCounters = {
+  metricBatches: number;
+  points: number;
+  results: number;
+  duplicates: number;
+  /** Finished runs computed again by another attempt, with the stored outcome (acked, not stored). */
+  reruns: number;
+  deadLettered: number;
+  conflicts: number;
+  commits: number;
+  failedCommits: number;
+};
 
 const FINISHED = new Set(["ok", "diverged"]);
 
-const asStored = (r: RunResult): StoredRun => ({ status: r.status, attempt: r.attempt, worker_id: r.worker_id, steps: r.steps, train_loss: r.final?.train_loss ?? null });
+/** A result as the store would read it back (non-finite numbers are stored as null). */
+const asStored = (r: RunResult): StoredRun => ({
+  status: r.status,
+  stop_reason: r.stop_reason,
+  attempt: r.attempt,
+  worker_id: r.worker_id,
+  steps: r.steps,
+  train_loss: finiteOrNull(r.final?.train_loss),
+  recon_error: finiteOrNull(r.final?.recon_error),
+});
+const finiteOrNull = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
 
-/** Two copies of one result message (a redelivery): same attempt, worker, status and numbers. */
-const sameResult = (a: StoredRun, b: StoredRun) =>
-  a.attempt === b.attempt && a.worker_id === b.worker_id && a.status === b.status && a.steps === b.steps && a.train_loss === b.train_loss;
+/** The same outcome and numbers: a training is deterministic, so two runs of one job agree on these. */
+const sameOutcome = (a: StoredRun, b: StoredRun) =>
+  a.status === b.status && a.stop_reason === b.stop_reason && a.steps === b.steps && a.train_loss === b.train_loss && a.recon_error === b.recon_error;
+
+/** Two copies of one result message (a redelivery): same attempt and worker, same outcome. */
+const sameResult = (a: StoredRun, b: StoredRun) => a.attempt === b.attempt && a.worker_id === b.worker_id && sameOutcome(a, b);
 
 /**
  * The durable consumer of one result store (its own consumer: two stores each get every message):
@@ -56,7 +80,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
   const kv = await new Kvm(nc).open(KV_BUCKET);
   const sweeps = new SweepRegistry(kv, store);
   const consumer = await js.consumers.get(STREAMS.results, consumerName);
-  const counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
+  const counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
   const versionsSeen = new Set<string>();
   let received: JsMsg[] = [];
   let finished: RunResult[] = [];
@@ -180,6 +204,12 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
       if (sameResult(prior, asStored(result))) {
         // stored by an earlier life of this aggregator that may have died before writing the done marker
         counters.duplicates++;
+        return FINISHED.has(result.status) ? result : null;
+      }
+      if (FINISHED.has(prior.status) && sameOutcome(prior, asStored(result))) {
+        // the job ran twice (its ack or heartbeats were lost in a failover: delivery is at least
+        // once) and came out the same: nothing to store, nothing wrong
+        counters.reruns++;
         return FINISHED.has(result.status) ? result : null;
       }
       if (FINISHED.has(prior.status)) {

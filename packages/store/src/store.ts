@@ -53,7 +53,15 @@ export type StoreOptions = {
 export type Conflict = { table: string; sweep_id: string; run_id: string };
 
 /** The stored row of a run, as far as a conflict check needs it. */
-export type StoredRun = { status: string; attempt: number; worker_id: string; steps: number; train_loss: number | null };
+export type StoredRun = {
+  status: string;
+  stop_reason: string;
+  attempt: number;
+  worker_id: string;
+  steps: number;
+  train_loss: number | null;
+  recon_error: number | null;
+};
 
 const DUCKDB_TYPE: Record<ColumnType, DuckDBType> = { VARCHAR, INTEGER, BIGINT, DOUBLE, "DOUBLE[]": LIST(DOUBLE) };
 const typesOf = new WeakMap<object, DuckDBType[]>();
@@ -334,7 +342,7 @@ export class ResultStore {
   async storedRun(sweepId: string, runId: string): Promise<StoredRun | null> {
     const rows = await this.exclusive(async () =>
       (
-        await this.db.runAndReadAll("SELECT status, attempt, worker_id, steps, train_loss FROM runs WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId])
+        await this.db.runAndReadAll("SELECT status, stop_reason, attempt, worker_id, steps, train_loss, recon_error FROM runs WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId])
       ).getRowObjectsJson(),
     );
     return (rows[0] as StoredRun | undefined) ?? null;
