@@ -95,7 +95,37 @@ describe("multi-host failure test (network namespaces, the prod topology)", func
       this.skip();
     }
   });
-  after(async () => hosts?.close());
+  afterEach(async () => {
+    await hosts?.close();
+    hosts = null;
+  });
+
+  it("cut link - a client with unsent data on a cut link leaves the stale connection within seconds and reconnects to another server", async () => {
+    hosts = new Hosts();
+    const subnet = `10.78.${(Math.random() * 200) | 0}`;
+    hosts.add("s1", `${subnet}.11`);
+    hosts.add("s2", `${subnet}.12`);
+    hosts.add("c1", `${subnet}.21`);
+    for (const [name, last] of [["s1", 11], ["s2", 12]] as const) hosts.spawn(name, [NATS, "-a", `${subnet}.${last}`, "-p", "4222"]);
+    const url = `nats://${subnet}.11:4222,nats://${subnet}.12:4222`;
+    // the role's connection (connectNats: pings every 10 s, stale after 3 misses); 64 KiB published
+    // every 20 ms, so a cut link leaves unsent data in the socket — what wedged the workers
+    const script = `
+      const { connectNats } = await import(${JSON.stringify(join(root, "packages", "protocol", "src", "nats.ts"))});
+      const nc = await connectNats({ url: ${JSON.stringify(url)} }, (line) => console.log(line));
+      console.log("connected to " + nc.getServer());
+      const payload = new Uint8Array(65536);
+      setInterval(() => { try { nc.publish("load", payload); } catch {} }, 20);`;
+    const client = hosts.spawn("c1", [process.execPath, "--import", "tsx", "--input-type=module", "-e", script]);
+    await until(() => /connected to /.test(client.log()), 30_000, () => `the client did not connect:\n${client.log()}`);
+    const first = /connected to \S*?(\d+\.\d+\.\d+\.\d+)/.exec(client.log())![1];
+    hosts.link(first.endsWith(".11") ? "s1" : "s2", false);
+    const cutAt = Date.now();
+    // stale after ≤ 40 s of missed pings, then ≤ 5 s to drop the socket; without that, the close waits ~15 min
+    await until(() => /reconnected to /.test(client.log()), 75_000, () => `no reconnect ${(Date.now() - cutAt) / 1000} s after the cut:\n${client.log()}`);
+    expect(client.log()).to.match(/reconnected to \S*\d+\.\d+\.\d+\.(11|12)/);
+    expect(/reconnected to \S*?(\d+\.\d+\.\d+\.\d+)/.exec(client.log())![1]).to.not.equal(first);
+  });
 
   it("multi-host - a NATS node's link cut and restored and a worker host cut, mid-sweep: every run lands once, rows identical to dtf run", async () => {
     const dir = tmp();

@@ -35,8 +35,11 @@ export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = NATS_CONNECTIO
 /** The broker could not be reached or refused us; the message says which and why (credentials redacted). */
 export class NatsConnectError extends DtfError {}
 
-/** Connects with the given options (falling back to the environment), with a clear error. */
-/** Long-running roles pass `log`: every disconnect, reconnect and server error becomes a line (the only trace of a failover). */
+/**
+ * Connects with the given options (falling back to the environment), with a clear error, and
+ * fails over between the listed servers. Long-running roles pass `log`: every disconnect,
+ * reconnect and server error becomes a line (the only trace of a failover).
+ */
 export async function connectNats(options: NatsOptions = {}, log?: (line: string) => void): Promise<NatsConnection> {
   const o = { ...options };
   for (const [key, env] of Object.entries(NATS_OPTION_ENV) as [keyof NatsOptions, string][]) {
@@ -58,7 +61,7 @@ export async function connectNats(options: NatsOptions = {}, log?: (line: string
   if (o.tlsCa || o.tlsCert || o.tlsKey) opts.tls = { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey };
   try {
     const nc = await connect(opts);
-    if (log) void logConnectionEvents(nc, log);
+    void watchConnection(nc, log);
     return nc;
   } catch (err) {
     const e = err as Error;
@@ -67,13 +70,41 @@ export async function connectNats(options: NatsOptions = {}, log?: (line: string
   }
 }
 
-async function logConnectionEvents(nc: NatsConnection, log: (line: string) => void): Promise<void> {
+/** How long a connection found stale may take to close before its socket is destroyed. */
+const STALE_CLOSE_MS = 5_000;
+
+/**
+ * Follows the connection's events: logs them (when `log` is given) and unsticks a stale close.
+ * nats.js closes a stale connection by first flushing what it still has to send; on a link that
+ * was cut (no reset ever comes) that flush waits for the kernel's TCP retransmission timeout —
+ * about 15 minutes — and no reconnect starts meanwhile. The multi-host test saw exactly that: both
+ * workers stuck for 4 minutes after a NATS node's link was cut, the aggregator (less unsent data)
+ * fine. So a stale connection that has not closed within 5 s has its socket destroyed: the flush
+ * fails at once and the client reconnects to another server.
+ */
+async function watchConnection(nc: NatsConnection, log?: (line: string) => void): Promise<void> {
+  let disconnects = 0;
   for await (const s of nc.status()) {
-    if (s.type === "disconnect") log(`disconnected from ${s.server}`);
-    else if (s.type === "reconnect") log(`reconnected to ${s.server}`);
-    else if (s.type === "staleConnection") log("the server stopped answering pings: reconnecting");
-    else if (s.type === "error") log(`server error: ${s.error.message}`);
+    if (s.type === "disconnect") {
+      disconnects++;
+      log?.(`disconnected from ${s.server}`);
+    } else if (s.type === "reconnect") log?.(`reconnected to ${s.server}`);
+    else if (s.type === "error") log?.(`server error: ${s.error.message}`);
+    else if (s.type === "staleConnection") {
+      log?.("the server stopped answering pings: reconnecting");
+      const seen = disconnects;
+      setTimeout(() => {
+        if (disconnects !== seen || nc.isClosed()) return;
+        log?.(`the stale connection did not close in ${STALE_CLOSE_MS / 1000} s (unsent data on a cut link): dropping it`);
+        socketOf(nc)?.destroy();
+      }, STALE_CLOSE_MS).unref();
+    }
   }
+}
+
+/** The client's current TCP socket (nats.js internals: no public handle exists). */
+function socketOf(nc: NatsConnection): { destroy(): void } | undefined {
+  return (nc as unknown as { protocol?: { transport?: { socket?: { destroy(): void } } } }).protocol?.transport?.socket;
 }
 
 export type TopologyOptions = {
