@@ -96,12 +96,14 @@ static bool bool_arg(Args *a, int i) {
 }
 
 #define MAX_ORDER 32
+/* Parameter blocks an optimizer call may pass: LIMITS.order × LIMITS.depth + 1 = 257, with room. */
+#define MAX_BLOCKS 1024
 
-/* Reads a JS array of Float64Arrays into out[]; returns its length. */
-static int f64_list(Args *a, int i, double **out, size_t *lengths) {
+/* Reads a JS array of at most `max` Float64Arrays into out[]; returns its length. */
+static int f64_list_max(Args *a, int i, double **out, size_t *lengths, uint32_t max) {
   uint32_t n = 0;
-  if (napi_get_array_length(a->env, a->argv[i], &n) != napi_ok || n > MAX_ORDER) {
-    fail(a, "expected an array of at most 32 Float64Arrays");
+  if (napi_get_array_length(a->env, a->argv[i], &n) != napi_ok || n > max) {
+    fail(a, max == MAX_ORDER ? "expected an array of at most 32 Float64Arrays" : "expected an array of at most 1024 Float64Arrays");
     return 0;
   }
   for (uint32_t k = 0; k < n; k++) {
@@ -120,6 +122,8 @@ static int f64_list(Args *a, int i, double **out, size_t *lengths) {
   }
   return (int)n;
 }
+
+static int f64_list(Args *a, int i, double **out, size_t *lengths) { return f64_list_max(a, i, out, lengths, MAX_ORDER); }
 
 #define ARGS(count)                                          \
   size_t argc = count;                                       \
@@ -540,6 +544,33 @@ static napi_value SumSquares(napi_env env, napi_callback_info info) {
   return number(env, dot(x, x, (int)n));
 }
 
+static napi_value AddSumSquares(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  double s = num_arg(&A, 0), scale = num_arg(&A, 1);
+  double *xs[MAX_BLOCKS];
+  size_t lengths[MAX_BLOCKS];
+  int n = f64_list_max(&A, 2, xs, lengths, MAX_BLOCKS);
+  if (A.failed) return NULL;
+  for (int i = 0; i < n; i++) s += scale * dot(xs[i], xs[i], (int)lengths[i]);
+  return number(env, s);
+}
+
+static napi_value AxpyEach(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  double alpha = num_arg(&A, 0);
+  double *xs[MAX_BLOCKS], *ys[MAX_BLOCKS];
+  size_t nx[MAX_BLOCKS], ny[MAX_BLOCKS];
+  int n = f64_list_max(&A, 1, xs, nx, MAX_BLOCKS);
+  int m = f64_list_max(&A, 2, ys, ny, MAX_BLOCKS);
+  if (A.failed) return NULL;
+  if (n != m) fail(&A, "axpyEach: as many blocks of y as of x expected");
+  for (int i = 0; i < n && !A.failed; i++)
+    if (ny[i] < nx[i]) fail(&A, "axpyEach: a block of y is shorter than its x");
+  if (A.failed) return NULL;
+  for (int i = 0; i < n; i++) axpy(alpha, xs[i], ys[i], (int)nx[i]);
+  return NULL;
+}
+
 static napi_value Axpy(napi_env env, napi_callback_info info) {
   ARGS(3);
   double alpha = num_arg(&A, 0);
@@ -564,6 +595,8 @@ NAPI_MODULE_INIT() {
       {"componentBackward", NULL, ComponentBackward, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"axpy", NULL, Axpy, NULL, NULL, NULL, napi_default, NULL},
+      {"addSumSquares", NULL, AddSumSquares, NULL, NULL, NULL, napi_default, NULL},
+      {"axpyEach", NULL, AxpyEach, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

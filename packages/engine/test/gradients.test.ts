@@ -128,6 +128,25 @@ describe("engine gradients", () => {
     }
   });
 
+  it("optimizer kernels - all blocks in one call: the same bits as block by block, in both kernel sets, for as many blocks as a model can have", () => {
+    const rng = new Rng(5, "blocks");
+    // order 8 × depth 32 + a Tucker core = 257 blocks, of sizes off the lane width
+    const xs = Array.from({ length: 257 }, (_, i) => Float64Array.from({ length: 1 + ((i * 7) % 23) }, () => rng.normal()));
+    let expected = 0.25;
+    for (const x of xs) expected += 0.01 * jsKernels.sumSquares(x);
+    const ys = xs.map((x) => x.map((v) => v * 3));
+    const byBlock = ys.map((y) => Float64Array.from(y));
+    xs.forEach((x, i) => jsKernels.axpy(-0.5, x, byBlock[i]));
+    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
+      expect(k!.addSumSquares(0.25, 0.01, xs), k!.name).to.equal(expected);
+      const together = ys.map((y) => Float64Array.from(y));
+      k!.axpyEach(-0.5, xs, together);
+      together.forEach((y, i) => expect(Buffer.from(y.buffer).equals(Buffer.from(byBlock[i].buffer)), `${k!.name} block ${i}`).to.equal(true));
+    }
+    const native = nativeKernels();
+    if (native) expect(() => native.axpyEach(1, xs, ys.slice(1)), "mismatched lists").to.throw(TypeError, "axpyEach");
+  });
+
   it("native kernels - a CP completion plan whose buffers or indices do not fit is refused, never read out of bounds", function () {
     const native = nativeKernels();
     if (!native) {

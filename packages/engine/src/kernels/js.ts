@@ -161,6 +161,15 @@ export const jsKernels: Kernels = {
     return dot(x, 0, x, 0, x.length);
   },
 
+  addSumSquares(s, scale, xs) {
+    for (const x of xs) s += scale * dot(x, 0, x, 0, x.length);
+    return s;
+  },
+
+  axpyEach(alpha, xs, ys) {
+    for (let i = 0; i < xs.length; i++) axpyAt(alpha, xs[i], 0, ys[i], 0, xs[i].length);
+  },
+
   axpy(alpha, x, y) {
     axpyAt(alpha, x, 0, y, 0, x.length);
   },

@@ -26,6 +26,8 @@ type Addon = {
   componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
   componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
   sumSquares(x: Float64Array): number;
+  addSumSquares(s: number, scale: number, xs: Float64Array[]): number;
+  axpyEach(alpha: number, xs: Float64Array[], ys: Float64Array[]): void;
   axpy(alpha: number, x: Float64Array, y: Float64Array): void;
 };
 
@@ -66,6 +68,8 @@ export function nativeKernels(): Kernels | null {
       componentForward: addon.componentForward,
       componentBackward: addon.componentBackward,
       sumSquares: addon.sumSquares,
+      addSumSquares: addon.addSumSquares,
+      axpyEach: addon.axpyEach,
       axpy: addon.axpy,
     };
   } catch (err) {

@@ -52,6 +52,10 @@ export interface Kernels {
   componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
   /** Σ x_i² */
   sumSquares(x: Float64Array): number;
+  /** s + scale·Σ‖x_0‖² + scale·Σ‖x_1‖² + …, added block by block in that order (one call for all blocks). */
+  addSumSquares(s: number, scale: number, xs: Float64Array[]): number;
+  /** y_i ← y_i + alpha·x_i for every block i (one call for all blocks). */
+  axpyEach(alpha: number, xs: Float64Array[], ys: Float64Array[]): void;
   /** y ← y + alpha·x */
   axpy(alpha: number, x: Float64Array, y: Float64Array): void;
 }
