@@ -60,6 +60,21 @@ const finiteOrNull = (x: number | undefined) => (x !== undefined && Number.isFin
 const sameOutcome = (a: StoredRun, b: StoredRun) =>
   a.status === b.status && a.stop_reason === b.stop_reason && a.steps === b.steps && a.train_loss === b.train_loss && a.recon_error === b.recon_error;
 
+/**
+ * How many evaluations a finished run sent: every multiple of eval_every up to its last step, and
+ * that last step (train() always evaluates where it stops).
+ */
+export function expectedEvaluations(steps: number, evalEvery: number): number {
+  return Math.floor(steps / evalEvery) + 1 + (steps % evalEvery ? 1 : 0);
+}
+
+/** A result whose run's metric batches have not all been stored yet (they come back: not its fault). */
+class MetricsPending extends Error {}
+
+/** Deliveries a result waits for its metrics (METRICS_WAIT_MS apart) before it is stored without them (logged). */
+const METRICS_PATIENCE = 30;
+const METRICS_WAIT_MS = 5_000;
+
 /** Two copies of one result message (a redelivery): same attempt and worker, same outcome. */
 const sameResult = (a: StoredRun, b: StoredRun) => a.attempt === b.attempt && a.worker_id === b.worker_id && sameOutcome(a, b);
 
@@ -179,10 +194,33 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
     return sweeps.get(sweepId);
   };
 
+  /** Distinct metric steps staged per run (this life), until its result is stored. */
+  const metricSteps = new Map<string, Set<number>>();
+
+  /**
+   * A finished result is stored only once every evaluation its run sent is: a run marked done
+   * has all its metrics. They normally come first (the worker publishes them before the result);
+   * after a crash, batches the dead aggregator held come back only after its ack wait, so the
+   * result waits (nak) for them — after a commit, the store's own count decides.
+   */
+  const checkMetricsComplete = async (m: JsMsg, result: RunResult, evalEvery: number, key: string) => {
+    const expected = expectedEvaluations(result.steps, evalEvery);
+    if ((metricSteps.get(key)?.size ?? 0) >= expected) return;
+    // the staged rows become countable (a failed commit hands this message back too, via `failures`)
+    await commit().catch(() => undefined);
+    if ((await store.countMetricSteps(result.sweep_id, result.run_id)) >= expected) return;
+    if (m.info.deliveryCount < METRICS_PATIENCE) throw new MetricsPending(`run ${result.run_id}: waiting for its metrics`);
+    log(`run ${result.run_id} is stored with fewer than its ${expected} evaluations (its metrics did not come in ${METRICS_PATIENCE} deliveries)`);
+  };
+
   const onMetrics = async (m: JsMsg, batch: MetricBatch) => {
     const known = await sweepOf(m, batch.sweep_id);
     if (!known.runIds.has(batch.run_id)) throw new Rejected(`run ${batch.run_id} is not a run of sweep ${batch.sweep_id}`);
     await store.stageMetrics(batch);
+    const key = `${batch.sweep_id}/${batch.run_id}`;
+    const steps = metricSteps.get(key) ?? new Set<number>();
+    for (const p of batch.points) steps.add(p.step);
+    metricSteps.set(key, steps);
     counters.metricBatches++;
     counters.points += batch.points.length;
     return null;
@@ -222,6 +260,8 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
         return null;
       }
     }
+    if (FINISHED.has(result.status)) await checkMetricsComplete(m, result, job.spec.eval_every, key);
+    metricSteps.delete(key);
     await store.stageResult(job, result);
     staged.set(key, asStored(result));
     counters.results++;
@@ -253,6 +293,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
         if (done) finished.push(done);
       } catch (err) {
         if (err instanceof Rejected || err instanceof ProtocolError || err instanceof StoreError) await deadLetter(m, err.message);
+        else if (err instanceof MetricsPending) m.nak(METRICS_WAIT_MS);
         else {
           // not the message's fault (e.g. KV unreachable during a server restart): it comes back
           log(`cannot handle a message on ${m.subject} now, retrying: ${(err as Error).message}`);

@@ -21,9 +21,6 @@ export type LocalRunOptions = {
   taskFile?: string;
 };
 
-/** How long a finished run's row may wait for its commit. */
-const LOCAL_COMMIT_MS = 1_000;
-
 /** Runs asked of the store at a time whether they already finished. */
 const RESUME_PAGE = 2_000;
 
@@ -60,9 +57,7 @@ export type LocalRunSummary = { ran: number; skipped: number; cancelled: boolean
  */
 export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOptions): Promise<LocalRunSummary> {
   const { sweep, sweepId, count } = loaded;
-  // a commit has a fixed cost (~10 ms of DuckDB work however few rows): once a second keeps it
-  // off the cores the trainings use; a killed sweep re-runs at most that second's runs
-  const store = await ResultStore.open(options.out, { commitDelayMs: LOCAL_COMMIT_MS });
+  const store = await ResultStore.open(options.out);
   const stopServing = await serveSnapshots(store);
   const pool = new RunPool({ threads: options.threads, taskFile: options.taskFile });
   const summary: LocalRunSummary = { ran: 0, skipped: 0, cancelled: false };

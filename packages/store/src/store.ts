@@ -361,6 +361,14 @@ export class ResultStore {
     return new Set(rows.map((r) => r.run_id));
   }
 
+  /** Distinct evaluation steps of a run stored (committed) so far; reads without committing. */
+  async countMetricSteps(sweepId: string, runId: string): Promise<number> {
+    const rows = await this.exclusive(async () =>
+      (await this.db.runAndReadAll("SELECT count(DISTINCT step)::INTEGER AS n FROM metrics WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId])).getRowObjectsJson(),
+    );
+    return (rows[0] as { n: number } | undefined)?.n ?? 0;
+  }
+
   /** How many runs of the sweep finished (ok or diverged). */
   async countFinished(sweepId: string): Promise<number> {
     const [row] = await this.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM runs WHERE sweep_id = $1 AND status IN ('ok', 'diverged')", [sweepId]);
