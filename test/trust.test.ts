@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { resolveRunSpec } from "@dtf/engine";
+import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
 import { decodeRunResult, encodeMetricBatch, encodeRunResult, type RunResult, SUBJECTS } from "@dtf/protocol";
 import { ResultStore } from "@dtf/store";
 import { expandRuns, loadSweepText, runIdOf } from "@dtf/sweep";
@@ -31,6 +31,40 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     await stopped(worker);
     return { spec, local, out, sweepId, aggregator };
   }
+
+  it("metrics first - a run's result that arrives before its metric batches is stored (and the run marked done) only once they are", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const { sweepId, spec } = await localThenSubmit(server.url, dir, 300);
+    const [first] = expandRuns(loadSweepText(readFileSync(spec, "utf8"), spec).sweep);
+    // the run as a worker would report it, trained here
+    const points: MetricPoint[] = [];
+    const r = await train(first.spec, { onMetrics: (p) => points.push(p) });
+    const job = { sweep_id: sweepId, run_id: first.runId, attempt: 1, spec: first.spec, point: first.point };
+    const result: RunResult = {
+      sweep_id: sweepId, run_id: first.runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
+      threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", job,
+    };
+    const nc = await connect({ servers: server.url });
+    const js = jetstream(nc);
+    const out = join(dir, "cluster");
+    const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
+    try {
+      await js.publish(SUBJECTS.result(sweepId), encodeRunResult(result)); // the result first, as after a crash
+      const half = Math.ceil(points.length / 2);
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, attempt: 1, points: points.slice(0, half) }));
+      await new Promise((res) => setTimeout(res, 4_000));
+      expect((await status(server.url, sweepId))?.done, "done before all its metrics are in").to.equal(0);
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, attempt: 1, points: points.slice(half) }));
+      await waitDone(server.url, sweepId, 1, 60_000);
+    } finally {
+      await stopped(aggregator);
+      await nc.close();
+    }
+    const stored = await rows(out);
+    expect(stored.runs.map((x) => x.run_id)).to.deep.equal([first.runId]);
+    expect(stored.metrics.map((x) => x.step)).to.deep.equal(points.map((p) => p.step));
+  });
 
   it("two sweeps - a second sweep that shares runs with the first is not swallowed by the duplicate window; both complete and 'submitted' counts what the server took", async () => {
     server = await NatsServer.start();

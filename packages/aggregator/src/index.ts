@@ -260,6 +260,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
         return null;
       }
     }
+    store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
     if (FINISHED.has(result.status)) await checkMetricsComplete(m, result, job.spec.eval_every, key);
     metricSteps.delete(key);
     await store.stageResult(job, result);

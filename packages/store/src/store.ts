@@ -252,13 +252,22 @@ export class ResultStore {
     });
   }
 
+  /** Throws the StoreError `stageResult` would reject with when a value does not fit its column. */
+  checkResult(job: Job, result: RunResult, runIndex: number | null = null): Value[] {
+    try {
+      return rowOf(RUNS, { job, result, runIndex, finishedMs: Date.now() });
+    } catch (err) {
+      throw new StoreError(`cannot store the result of run ${job.run_id}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   /** Stages the run's row (rejects, staging nothing, when a value does not fit its column). */
   stageResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
     let row: Value[];
     try {
-      row = rowOf(RUNS, { job, result, runIndex, finishedMs: Date.now() });
+      row = this.checkResult(job, result, runIndex);
     } catch (err) {
-      return Promise.reject(new StoreError(`cannot store the result of run ${job.run_id}: ${(err as Error).message}`, { cause: err }));
+      return Promise.reject(err);
     }
     return this.exclusive(async () => appendRows(this.appenders.runs, RUNS, [row]));
   }
