@@ -1,6 +1,7 @@
 import {
   decodeMetricBatch,
   decodeRunResult,
+  type Job,
   KEYS,
   KV_BUCKET,
   type MetricBatch,
@@ -203,9 +204,10 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
    * after a crash, batches the dead aggregator held come back only after its ack wait, so the
    * result waits (nak) for them — after a commit, the store's own count decides.
    */
-  const checkMetricsComplete = async (m: JsMsg, result: RunResult, evalEvery: number, key: string) => {
-    const expected = expectedEvaluations(result.steps, evalEvery);
+  const checkMetricsComplete = async (m: JsMsg, result: RunResult, job: Job, key: string) => {
+    const expected = expectedEvaluations(result.steps, job.spec.eval_every);
     if ((metricSteps.get(key)?.size ?? 0) >= expected) return;
+    store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
     // the staged rows become countable (a failed commit hands this message back too, via `failures`)
     await commit().catch(() => undefined);
     if ((await store.countMetricSteps(result.sweep_id, result.run_id)) >= expected) return;
@@ -260,8 +262,7 @@ export async function runAggregator(nc: NatsConnection, store: ResultStore, opti
         return null;
       }
     }
-    store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
-    if (FINISHED.has(result.status)) await checkMetricsComplete(m, result, job.spec.eval_every, key);
+    if (FINISHED.has(result.status)) await checkMetricsComplete(m, result, job, key);
     metricSteps.delete(key);
     await store.stageResult(job, result);
     staged.set(key, asStored(result));

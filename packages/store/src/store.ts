@@ -236,7 +236,7 @@ export class ResultStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.exclusive(async () => appendRows(this.appenders.metrics, METRICS, rows));
+    return this.appendMetrics(rows);
   }
 
   /**
@@ -246,10 +246,14 @@ export class ResultStore {
    * commit fails with that error (so the runs waiting on it are not reported stored).
    */
   stageMetricsNow(batch: MetricBatch): void {
-    const rows = metricRowsOf(batch);
-    void this.exclusive(async () => appendRows(this.appenders.metrics, METRICS, rows)).catch((err: Error) => {
+    void this.appendMetrics(metricRowsOf(batch)).catch((err: Error) => {
       this.appendFailure ??= err;
     });
+  }
+
+  /** Queues checked metrics rows for the appender (in order with every other staged write). */
+  private appendMetrics(rows: Value[][]): Promise<void> {
+    return this.exclusive(async () => appendRows(this.appenders.metrics, METRICS, rows));
   }
 
   /** Throws the StoreError `stageResult` would reject with when a value does not fit its column. */
