@@ -40,6 +40,7 @@ const args = [
   join(engine, "native", "kernels.c"),
   "-o",
   out,
+  "-lm",
 ];
 try {
   execFileSync(cc, args, { stdio: "inherit" });

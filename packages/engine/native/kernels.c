@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #define LANES 8
@@ -98,6 +99,9 @@ static bool bool_arg(Args *a, int i) {
 #define MAX_ORDER 32
 /* Parameter blocks an optimizer call may pass: LIMITS.order × LIMITS.depth + 1 = 257, with room. */
 #define MAX_BLOCKS 1024
+/* unfoldingGram: the largest mode it takes, and the column scratch it gathers into. */
+#define MAX_GRAM 65536
+#define GRAM_COLUMN 256
 
 /* Reads a JS array of at most `max` Float64Arrays into out[]; returns its length. */
 static int f64_list_max(Args *a, int i, double **out, size_t *lengths, uint32_t max) {
@@ -536,6 +540,147 @@ static napi_value ComponentBackward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Rows [start, start + count) of the Khatri–Rao product (see src/kernels/js.ts khatriRaoRows):
+   the same products in the same factor order. */
+static napi_value KhatriRaoRows(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  double *factors[MAX_ORDER];
+  size_t factorLen[MAX_ORDER], nDims = 0, nOut = 0;
+  int N = f64_list(&A, 0, factors, factorLen);
+  int32_t *dims = i32(&A, 1, &nDims);
+  int R = int_arg(&A, 2);
+  double start = num_arg(&A, 3), count = num_arg(&A, 4);
+  double *out = f64(&A, 5, &nOut);
+  if (A.failed) return NULL;
+  if (N < 1 || nDims != (size_t)N || R < 1) {
+    fail(&A, "khatriRaoRows: factors and dims differ in number, or R < 1");
+    return NULL;
+  }
+  double rows = 1;
+  for (int n = 0; n < N; n++) {
+    if (dims[n] < 1 || factorLen[n] < (size_t)dims[n] * (size_t)R) fail(&A, "khatriRaoRows: a factor is smaller than dims[n] × R");
+    rows *= dims[n];
+  }
+  if (!A.failed && (start < 0 || count < 0 || start != (double)(int64_t)start || count != (double)(int64_t)count || start + count > rows))
+    fail(&A, "khatriRaoRows: the rows asked for are not rows of the product");
+  if (A.failed) return NULL;
+  need(&A, nOut, (size_t)count * (size_t)R, "khatriRaoRows: out is smaller than count × R");
+  if (A.failed) return NULL;
+  size_t index[MAX_ORDER];
+  for (int64_t b = 0; b < (int64_t)count; b++) {
+    int64_t rest = (int64_t)start + b;
+    for (int n = N - 1; n >= 0; n--) {
+      index[n] = (size_t)(rest % dims[n]) * (size_t)R;
+      rest /= dims[n];
+    }
+    double *restrict o = out + (size_t)b * R;
+    const double *restrict f0 = factors[0] + index[0];
+    for (int r = 0; r < R; r++) o[r] = f0[r];
+    for (int n = 1; n < N; n++) {
+      const double *restrict f = factors[n] + index[n];
+      for (int r = 0; r < R; r++) o[r] *= f[r];
+    }
+  }
+  return NULL;
+}
+
+/* The mode-n unfolding's Gram matrix (see src/kernels/js.ts unfoldingGram): column by column,
+   each entry of the upper triangle summed in column order, then mirrored. */
+static napi_value UnfoldingGram(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  size_t nx = 0, nOut = 0;
+  double *x = f64(&A, 0, &nx);
+  int before = int_arg(&A, 1), p = int_arg(&A, 2), after = int_arg(&A, 3);
+  double *out = f64(&A, 4, &nOut);
+  if (A.failed) return NULL;
+  if (before < 1 || p < 1 || after < 1 || p > MAX_GRAM) {
+    fail(&A, "unfoldingGram: before, p and after must be ≥ 1 (p at most 65536)");
+    return NULL;
+  }
+  need(&A, nx, (size_t)before * (size_t)p * (size_t)after, "unfoldingGram: x is smaller than before × p × after");
+  need(&A, nOut, (size_t)p * (size_t)p, "unfoldingGram: out is smaller than p × p");
+  if (A.failed) return NULL;
+  memset(out, 0, sizeof(double) * (size_t)p * p);
+  double column[GRAM_COLUMN];
+  for (size_t b = 0; b < (size_t)before; b++) {
+    for (size_t a = 0; a < (size_t)after; a++) {
+      const double *c = x + b * (size_t)p * after + a;
+      /* the column, gathered (in chunks, so the scratch stays on the stack) */
+      for (int j0 = 0; j0 < p; j0 += GRAM_COLUMN) {
+        int len = p - j0 < GRAM_COLUMN ? p - j0 : GRAM_COLUMN;
+        for (int j = 0; j < len; j++) column[j] = c[(size_t)(j0 + j) * after];
+        for (int i = 0; i < j0 + len; i++) {
+          const double xi = c[(size_t)i * after];
+          double *restrict oi = out + (size_t)i * p;
+          for (int j = i > j0 ? i : j0; j < j0 + len; j++) oi[j] += xi * column[j - j0];
+        }
+      }
+    }
+  }
+  for (int i = 1; i < p; i++)
+    for (int j = 0; j < i; j++) out[(size_t)i * p + j] = out[(size_t)j * p + i];
+  return NULL;
+}
+
+/* Eigenvalues of a symmetric matrix by cyclic Jacobi rotations: the operations of
+   symmetricEigen in src/linalg.ts one for one (Math.sign(θ || 1) is θ < 0 ? −1 : 1), then a
+   stable sort, descending, as Array.prototype.sort is. */
+static napi_value SymmetricEigenvalues(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  size_t na = 0, nv = 0;
+  double *a = f64(&A, 0, &na);
+  int n = int_arg(&A, 1);
+  double *values = f64(&A, 2, &nv);
+  if (A.failed) return NULL;
+  if (n < 1 || n > MAX_GRAM) {
+    fail(&A, "symmetricEigenvalues: n must be in 1 … 65536");
+    return NULL;
+  }
+  need(&A, na, (size_t)n * n, "symmetricEigenvalues: a is smaller than n × n");
+  need(&A, nv, (size_t)n, "symmetricEigenvalues: values is shorter than n");
+  if (A.failed) return NULL;
+  const size_t N = (size_t)n;
+  for (int sweep = 0; sweep < 100; sweep++) {
+    double off = 0, diag = 0;
+    for (size_t i = 0; i < N; i++) {
+      diag += a[i * N + i] * a[i * N + i];
+      for (size_t j = i + 1; j < N; j++) off += a[i * N + j] * a[i * N + j];
+    }
+    if (off <= 1e-30 * diag || off == 0) break;
+    for (size_t p = 0; p + 1 < N; p++) {
+      for (size_t q = p + 1; q < N; q++) {
+        const double apq = a[p * N + q];
+        if (apq == 0) continue;
+        const double theta = (a[q * N + q] - a[p * N + p]) / (2 * apq);
+        const double t = (theta < 0 ? -1.0 : 1.0) / (fabs(theta) + sqrt(theta * theta + 1));
+        const double c = 1 / sqrt(t * t + 1);
+        const double s = t * c;
+        for (size_t k = 0; k < N; k++) {
+          const double akp = a[k * N + p], akq = a[k * N + q];
+          a[k * N + p] = c * akp - s * akq;
+          a[k * N + q] = s * akp + c * akq;
+        }
+        for (size_t k = 0; k < N; k++) {
+          const double apk = a[p * N + k], aqk = a[q * N + k];
+          a[p * N + k] = c * apk - s * aqk;
+          a[q * N + k] = s * apk + c * aqk;
+        }
+      }
+    }
+  }
+  /* insertion sort of the diagonal, descending and stable: j moves before i only when larger */
+  for (size_t i = 0; i < N; i++) {
+    const double v = a[i * N + i];
+    size_t j = i;
+    while (j > 0 && v > values[j - 1]) {
+      values[j] = values[j - 1];
+      j--;
+    }
+    values[j] = v;
+  }
+  return NULL;
+}
+
 static napi_value SumSquares(napi_env env, napi_callback_info info) {
   ARGS(1);
   size_t n;
@@ -593,6 +738,9 @@ NAPI_MODULE_INIT() {
       {"gemmTN", NULL, GemmTN, NULL, NULL, NULL, napi_default, NULL},
       {"componentForward", NULL, ComponentForward, NULL, NULL, NULL, napi_default, NULL},
       {"componentBackward", NULL, ComponentBackward, NULL, NULL, NULL, napi_default, NULL},
+      {"khatriRaoRows", NULL, KhatriRaoRows, NULL, NULL, NULL, napi_default, NULL},
+      {"unfoldingGram", NULL, UnfoldingGram, NULL, NULL, NULL, napi_default, NULL},
+      {"symmetricEigenvalues", NULL, SymmetricEigenvalues, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"axpy", NULL, Axpy, NULL, NULL, NULL, napi_default, NULL},
       {"addSumSquares", NULL, AddSumSquares, NULL, NULL, NULL, napi_default, NULL},

@@ -1,5 +1,7 @@
 /** Small dense linear algebra for evaluation-time metrics (float64, row-major). */
 
+import type { Kernels } from "./kernels/types.ts";
+
 /**
  * Eigen-decomposition of a symmetric n×n matrix by cyclic Jacobi rotations.
  * Returns eigenvalues in descending order and, if asked, eigenvectors as columns (row-major n×n).
@@ -68,9 +70,16 @@ function identity(n: number): Float64Array {
   return m;
 }
 
-/** Singular values (descending) from the eigenvalues of a Gram matrix. */
-export function singularValuesFromGram(gram: Float64Array, n: number): Float64Array {
-  const { values } = symmetricEigen(gram, n);
+/**
+ * Singular values (descending) from the eigenvalues of a Gram matrix; through `kernels` when
+ * given (the native Jacobi gives the same bits, ~10× sooner), else `symmetricEigen`.
+ */
+export function singularValuesFromGram(gram: Float64Array, n: number, kernels?: Pick<Kernels, "symmetricEigenvalues">): Float64Array {
+  let values: Float64Array;
+  if (kernels) {
+    values = new Float64Array(n);
+    kernels.symmetricEigenvalues(new Float64Array(gram), n, values);
+  } else values = symmetricEigen(gram, n).values;
   return values.map((x) => Math.sqrt(Math.max(0, x)));
 }
 

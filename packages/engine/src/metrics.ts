@@ -1,3 +1,4 @@
+import type { Kernels } from "./kernels/types.ts";
 import { effectiveRank, numericalRank, singularValuesFromGram } from "./linalg.ts";
 import { denseLossAndGrad, type Model, topIndices } from "./models/model.ts";
 import type { Problem } from "./problem.ts";
@@ -49,7 +50,7 @@ export function contractRankOne(t: Float64Array, dims: number[], vectors: Float6
   return cur[0];
 }
 
-export function evaluate(model: Model, problem: Problem, spec: RunSpec, step: number, wallMs: number): MetricPoint {
+export function evaluate(model: Model, problem: Problem, spec: RunSpec, kernels: Kernels, step: number, wallMs: number): MetricPoint {
   const w = model.fullTensor();
   const grad = new Float64Array(w.length);
   const trainLoss = denseLossAndGrad(problem, w, grad);
@@ -68,7 +69,7 @@ export function evaluate(model: Model, problem: Problem, spec: RunSpec, step: nu
   const top = topIndices(norms, spec.top_k);
   const gamma = top.map((r) => -contractRankOne(grad, problem.dims, model.component(r)));
 
-  const unfoldingSigmas = problem.dims.map((d, n) => singularValuesFromGram(unfoldingGram(w, problem.dims, n), d));
+  const unfoldingSigmas = problem.dims.map((d, n) => singularValuesFromGram(unfoldingGram(w, problem.dims, n, kernels), d, kernels));
   return {
     step,
     train_loss: trainLoss,

@@ -1,5 +1,8 @@
 /** Dense C-order tensor helpers on Float64Array. Evaluation-time code: clarity over speed. */
 
+import { jsKernels } from "./kernels/js.ts";
+import type { Kernels } from "./kernels/types.ts";
+
 export const product = (xs: readonly number[]): number => xs.reduce((p, x) => p * x, 1);
 
 /** C-order strides of `dims`. */
@@ -117,7 +120,9 @@ export function contractAllButMode(
   return out;
 }
 
-/** Gram matrix X_(n) X_(n)^T of the mode-n unfolding (dims[n] × dims[n]). */
-export function unfoldingGram(x: Float64Array, dims: readonly number[], n: number): Float64Array {
-  return contractAllButMode(x, dims, x, dims, n);
+/** Gram matrix X_(n) X_(n)^T of the mode-n unfolding (dims[n] × dims[n]), through `kernels`. */
+export function unfoldingGram(x: Float64Array, dims: readonly number[], n: number, kernels: Kernels = jsKernels): Float64Array {
+  const out = new Float64Array(dims[n] * dims[n]);
+  kernels.unfoldingGram(x, product(dims.slice(0, n)), dims[n], product(dims.slice(n + 1)), out);
+  return out;
 }

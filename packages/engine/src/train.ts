@@ -95,7 +95,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
   const grads = model.params.map((p) => new Float64Array(p.data.length));
 
   const thresholdSteps: Record<string, number | null> = Object.fromEntries(spec.thresholds.map((t) => [String(t), null]));
-  let last = evaluate(model, problem, spec, 0, elapsed());
+  let last = evaluate(model, problem, spec, kernels, 0, elapsed());
   const record = (point: MetricPoint) => {
     last = point;
     for (const t of spec.thresholds) {
@@ -122,7 +122,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
     step++;
     if (trace && step % spec.trace_every! === 0) trace.record(step, ...growthSample(model, problem));
     if (step % spec.eval_every === 0 || step === spec.steps) {
-      const point = evaluate(model, problem, spec, step, elapsed());
+      const point = evaluate(model, problem, spec, kernels, step, elapsed());
       record(point);
       if (!Number.isFinite(point.train_loss) || !Number.isFinite(point.recon_error)) {
         stop = "diverged";
@@ -142,7 +142,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
       }
     }
   }
-  if (last.step !== step) record(evaluate(model, problem, spec, step, elapsed()));
+  if (last.step !== step) record(evaluate(model, problem, spec, kernels, step, elapsed()));
   const status: RunStatus = stop === "diverged" ? "diverged" : stop === "cancelled" ? "cancelled" : "ok";
   return {
     ...last,

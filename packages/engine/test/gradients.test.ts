@@ -3,11 +3,12 @@ import { jsKernels } from "../src/kernels/js.ts";
 import { nativeKernels } from "../src/kernels/native.ts";
 import { planCpCompletion } from "../src/kernels/plan.ts";
 import type { CpCompletionPlan } from "../src/kernels/types.ts";
+import { symmetricEigen } from "../src/linalg.ts";
 import { cpTensor, mttkrp } from "../src/models/cp.ts";
 import { denseLossAndGrad } from "../src/models/model.ts";
 import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
-import { kruskal } from "../src/tensor.ts";
+import { kruskal, unfoldingGram } from "../src/tensor.ts";
 import { buildModel } from "./support/helpers.ts";
 
 /** Every model × depth 1–3 × order 2–4 (matrix: order 2 only), small enough for finite differences. */
@@ -125,6 +126,59 @@ describe("engine gradients", () => {
       fast.forEach((x, i) => expect(x, `${dims} entry ${i}`).to.be.closeTo(plain[i], 1e-12 * Math.sqrt(R)));
       const native = nativeKernels();
       if (native) expect(Buffer.from(cpTensor(native, factors, [...dims], R).buffer).equals(Buffer.from(fast.buffer)), `${dims}`).to.equal(true);
+    }
+  });
+
+  it("evaluation kernels - unfolding Grams and Jacobi eigenvalues: the same bits from both kernel sets, equal to the definitions to rounding", () => {
+    const rng = new Rng(9, "evaluation");
+    const kernels = [jsKernels, nativeKernels()].filter((k) => k !== null);
+    if (process.env.DTF_NATIVE_REQUIRED) expect(kernels, "the native kernels").to.have.length(2);
+    // every mode of orders 2–4, and a mode longer than the native kernel's 256-value column scratch
+    for (const dims of [[7, 5], [6, 5, 4], [3, 9, 2, 5], [300, 3]]) {
+      const x = Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      dims.forEach((d, n) => {
+        const [js, native] = kernels.map((k) => unfoldingGram(x, dims, n, k));
+        if (native) expect(Buffer.from(native.buffer).equals(Buffer.from(js.buffer)), `gram ${dims} mode ${n}`).to.equal(true);
+        const before = dims.slice(0, n).reduce((a, b) => a * b, 1);
+        const after = dims.slice(n + 1).reduce((a, b) => a * b, 1);
+        for (const [i, j] of [[0, 0], [d - 1, 0], [Math.floor(d / 2), d - 1]]) {
+          let plain = 0;
+          for (let b = 0; b < before; b++) for (let a = 0; a < after; a++) plain += x[(b * d + i) * after + a] * x[(b * d + j) * after + a];
+          expect(js[i * d + j], `gram ${dims} mode ${n} (${i}, ${j})`).to.be.closeTo(plain, 1e-12 * before * after);
+          expect(js[j * d + i], "symmetric").to.equal(js[i * d + j]);
+        }
+      });
+    }
+    // Q diag(λ) Qᵀ with known λ (a repeated one and a zero among them), Q from Gram–Schmidt
+    const n = 9;
+    const lambda = [5, 3, 3, 2, 1, 0.5, 0.25, 1e-9, 0];
+    const q = Array.from({ length: n }, () => Float64Array.from({ length: n }, () => rng.normal()));
+    q.forEach((v, i) => {
+      for (let j = 0; j < i; j++) {
+        const c = v.reduce((s, x, k) => s + x * q[j][k], 0);
+        v.forEach((_, k) => (v[k] -= c * q[j][k]));
+      }
+      const norm = Math.hypot(...v);
+      v.forEach((_, k) => (v[k] /= norm));
+    });
+    const m = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i * n + j] = lambda.reduce((s, l, k) => s + l * q[k][i] * q[k][j], 0);
+    const [values, nativeValues] = kernels.map((k) => {
+      const values = new Float64Array(n);
+      k.symmetricEigenvalues(Float64Array.from(m), n, values);
+      return values;
+    });
+    values.forEach((v, i) => expect(v, `λ${i}`).to.be.closeTo(lambda[i], 1e-12));
+    expect(Array.from(values), "the linalg routine's values").to.deep.equal(Array.from(symmetricEigen(m, n).values));
+    if (nativeValues) expect(Buffer.from(nativeValues.buffer).equals(Buffer.from(values.buffer)), "eigenvalues").to.equal(true);
+    const native = nativeKernels();
+    if (native) {
+      expect(() => native.unfoldingGram(new Float64Array(5), 2, 2, 2, new Float64Array(4)), "short x").to.throw(TypeError, "unfoldingGram");
+      expect(() => native.symmetricEigenvalues(new Float64Array(8), 3, new Float64Array(3)), "short a").to.throw(TypeError, "symmetricEigenvalues");
+      const f = [new Float64Array(6), new Float64Array(6)];
+      expect(() => native.khatriRaoRows(f, Int32Array.from([3, 3]), 2, 5, 5, new Float64Array(10)), "rows past the end").to.throw(TypeError, "khatriRaoRows");
+      expect(() => native.khatriRaoRows(f, Int32Array.from([3, 3]), 2, 0, 4, new Float64Array(7)), "short out").to.throw(TypeError, "khatriRaoRows");
+      expect(() => native.khatriRaoRows(f, Int32Array.from([3, 4]), 2, 0, 1, new Float64Array(2)), "a factor short of dims × R").to.throw(TypeError, "khatriRaoRows");
     }
   });
 

@@ -1,3 +1,4 @@
+import { symmetricEigen } from "../linalg.ts";
 import type { CpCompletionPlan, Kernels } from "./types.ts";
 
 /** Dot product with 8 lane accumulators and a fixed combine tree (same order as the C kernel). */
@@ -81,6 +82,13 @@ function scatterRow(
   }
 }
 
+const indexScratch: Int32Array[] = [];
+/** A reused multi-index of N offsets (no allocation per row). */
+function tmpIndex(N: number): Int32Array {
+  indexScratch[N] ??= new Int32Array(N);
+  return indexScratch[N];
+}
+
 export const jsKernels: Kernels = {
   name: "js",
 
@@ -155,6 +163,46 @@ export const jsKernels: Kernels = {
         for (let r = 0; r < R; r++) gradM[o + r] = g[gi + r] * x[xj + r];
       }
     }
+  },
+
+  khatriRaoRows(factors, dims, R, start, count, out) {
+    const N = factors.length;
+    const index = tmpIndex(N);
+    for (let b = 0; b < count; b++) {
+      let rest = start + b;
+      for (let n = N - 1; n >= 0; n--) {
+        index[n] = (rest % dims[n]) * R;
+        rest = Math.floor(rest / dims[n]);
+      }
+      const o = b * R;
+      const f0 = factors[0];
+      const i0 = index[0];
+      for (let r = 0; r < R; r++) out[o + r] = f0[i0 + r];
+      for (let n = 1; n < N; n++) {
+        const f = factors[n];
+        const fo = index[n];
+        for (let r = 0; r < R; r++) out[o + r] *= f[fo + r];
+      }
+    }
+  },
+
+  unfoldingGram(x, before, p, after, out) {
+    out.fill(0, 0, p * p);
+    for (let b = 0; b < before; b++) {
+      for (let a = 0; a < after; a++) {
+        const c = b * p * after + a;
+        for (let i = 0; i < p; i++) {
+          const xi = x[c + i * after];
+          const oi = i * p;
+          for (let j = i; j < p; j++) out[oi + j] += xi * x[c + j * after];
+        }
+      }
+    }
+    for (let i = 1; i < p; i++) for (let j = 0; j < i; j++) out[i * p + j] = out[j * p + i];
+  },
+
+  symmetricEigenvalues(a, n, values) {
+    values.set(symmetricEigen(a, n).values);
   },
 
   sumSquares(x) {

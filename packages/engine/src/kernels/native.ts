@@ -25,6 +25,9 @@ type Addon = {
   gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
   componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
   componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
+  khatriRaoRows(factors: Float64Array[], dims: Int32Array, R: number, start: number, count: number, out: Float64Array): void;
+  unfoldingGram(x: Float64Array, before: number, p: number, after: number, out: Float64Array): void;
+  symmetricEigenvalues(a: Float64Array, n: number, values: Float64Array): void;
   sumSquares(x: Float64Array): number;
   addSumSquares(s: number, scale: number, xs: Float64Array[]): number;
   axpyEach(alpha: number, xs: Float64Array[], ys: Float64Array[]): void;
@@ -67,6 +70,9 @@ export function nativeKernels(): Kernels | null {
       gemmTN: addon.gemmTN,
       componentForward: addon.componentForward,
       componentBackward: addon.componentBackward,
+      khatriRaoRows: addon.khatriRaoRows,
+      unfoldingGram: addon.unfoldingGram,
+      symmetricEigenvalues: addon.symmetricEigenvalues,
       sumSquares: addon.sumSquares,
       addSumSquares: addon.addSumSquares,
       axpyEach: addon.axpyEach,

@@ -50,6 +50,22 @@ export interface Kernels {
    * and gx[j][r] = Σ_i M[i][j][r]·g[i][r] (summed in i order). gx must not alias g.
    */
   componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
+  /**
+   * Rows [start, start + count) of the Khatri–Rao product of `factors` (each dims[n] × R; rows are
+   * multi-indices, the last factor's fastest): out[b][r] = ∏_n factors[n][i_n][r], multiplied in
+   * factor order.
+   */
+  khatriRaoRows(factors: Float64Array[], dims: Int32Array, R: number, start: number, count: number, out: Float64Array): void;
+  /**
+   * Gram matrix of the mode-n unfolding of a tensor seen as before × p × after: out (p × p) =
+   * Σ_c x_c x_cᵀ over the unfolding's columns c = (b, a) in that order, each entry summed in c order.
+   */
+  unfoldingGram(x: Float64Array, before: number, p: number, after: number, out: Float64Array): void;
+  /**
+   * Eigenvalues, descending, of the symmetric n × n matrix `a` (which it may overwrite), by
+   * cyclic Jacobi rotations exactly as `symmetricEigen` in src/linalg.ts.
+   */
+  symmetricEigenvalues(a: Float64Array, n: number, values: Float64Array): void;
   /** Σ x_i² */
   sumSquares(x: Float64Array): number;
   /** s + scale·Σ‖x_0‖² + scale·Σ‖x_1‖² + …, added block by block in that order (one call for all blocks). */

@@ -181,25 +181,11 @@ export function cpTensor(k: Kernels, factors: readonly Float64Array[], dims: rea
   const out = new Float64Array(rows * last);
   const block = Math.max(1, Math.min(rows, Math.floor(KR_BLOCK_DOUBLES / R)));
   const kr = new Float64Array(block * R);
-  const index = new Array<number>(N - 1).fill(0);
+  const leading = factors.slice(0, N - 1);
+  const leadingDims = Int32Array.from(dims.slice(0, N - 1));
   for (let start = 0; start < rows; start += block) {
     const count = Math.min(block, rows - start);
-    for (let b = 0; b < count; b++) {
-      // index = the multi-index of row start + b over modes 0 … N−2 (last mode fastest)
-      let rest = start + b;
-      for (let n = N - 2; n >= 0; n--) {
-        index[n] = rest % dims[n];
-        rest = Math.floor(rest / dims[n]);
-      }
-      const o = b * R;
-      const a0 = index[0] * R;
-      for (let r = 0; r < R; r++) kr[o + r] = factors[0][a0 + r];
-      for (let n = 1; n < N - 1; n++) {
-        const f = factors[n];
-        const an = index[n] * R;
-        for (let r = 0; r < R; r++) kr[o + r] *= f[an + r];
-      }
-    }
+    k.khatriRaoRows(leading, leadingDims, R, start, count, kr);
     k.gemmNT(kr, factors[N - 1], out.subarray(start * last, (start + count) * last), count, R, last);
   }
   return out;
