@@ -92,6 +92,33 @@ describe("result store", () => {
     await store.close();
   });
 
+  it("held metrics - batches staged between commits (more than the 4 096 rows held in memory) are durable with the next commit, not before, and the first row of a key still wins", async () => {
+    const dir = fresh();
+    const { points } = await realRun();
+    const store = await ResultStore.open(dir);
+    // 900 runs × 5 evaluations: 4 500 rows, more than are held, so they go to the appender early
+    for (let i = 0; i < 900; i++) store.stageMetricsNow({ sweep_id: "s1", run_id: `r${i}`, attempt: 1, points });
+    // (countMetricSteps reads the committed rows without committing, unlike query; it waits for that hand-off)
+    expect(await store.countMetricSteps("s1", "r0"), "nothing is committed before the commit").to.equal(0);
+    // 200 more runs: 1 000 rows, still held in memory when the commit starts
+    for (let i = 900; i < 1100; i++) store.stageMetricsNow({ sweep_id: "s1", run_id: `r${i}`, attempt: 1, points });
+    // a repeat of run r0's first step with another loss: staged later, so it loses
+    store.stageMetricsNow({ sweep_id: "s1", run_id: "r0", attempt: 1, points: [{ ...points[0], train_loss: 123 }] });
+    expect(await store.countMetricSteps("s1", "r1099")).to.equal(0);
+    await store.commit();
+    expect(await store.countMetricSteps("s1", "r1099")).to.equal(points.length);
+    const [{ n }] = await store.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM metrics");
+    expect(n).to.equal(1100 * points.length);
+    const [{ loss }] = await store.query<{ loss: number }>(`SELECT train_loss AS loss FROM metrics WHERE run_id = 'r0' AND step = ${points[0].step}`);
+    expect(loss).to.equal(points[0].train_loss);
+    expect(store.takeConflicts()).to.deep.equal([{ table: "metrics", sweep_id: "s1", run_id: "r0" }]);
+    await store.close();
+    const reopened = await ResultStore.open(dir);
+    const [{ again }] = await reopened.query<{ again: number }>("SELECT count(*)::INTEGER AS again FROM metrics");
+    expect(again).to.equal(1100 * points.length);
+    await reopened.close();
+  });
+
   it("keep first - a metric row repeated with other values is kept as first written and reported as a conflict; a failed run is replaced by a finished retry", async () => {
     const dir = fresh();
     const { job, result, points } = await realRun();
