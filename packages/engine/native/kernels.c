@@ -99,7 +99,7 @@ static bool bool_arg(Args *a, int i) {
 #define MAX_ORDER 32
 /* Parameter blocks an optimizer call may pass: LIMITS.order × LIMITS.depth + 1 = 257, with room. */
 #define MAX_BLOCKS 1024
-/* unfoldingGram: the largest mode it takes, and the column scratch it gathers into. */
+/* unfoldingGram and symmetricEigenvalues: the largest mode (matrix side) they take; the column scratch unfoldingGram gathers into. */
 #define MAX_GRAM 65536
 #define GRAM_COLUMN 256
 
