@@ -183,13 +183,16 @@ export function rowOf<S>(table: Table<S>, source: S): Value[] {
  * separately). Metrics and component rows: the first row of a key wins (stored before staged,
  * earlier staged before later). Runs: a stored run is replaced only when it ended `failed` or
  * `cancelled` (a retry that finished); among staged rows of one key a finished one wins over a
- * failed one, then the earliest.
+ * failed one, then the earliest. `distinct`: the staged keys are known to be distinct, so every
+ * staged row is its key's first and no window is needed to pick it.
  */
-export function insertSql<S>(t: Table<S>): string {
+export function insertSql<S>(t: Table<S>, distinct = false): string {
   const key = t.key.join(", ");
   const isRuns = t.name === "runs";
   const order = isRuns ? "(status IN ('ok', 'diverged')) DESC, rowid" : "rowid";
-  const first = `SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) AS rn FROM temp.${t.name}_in) WHERE rn = 1`;
+  const first = distinct
+    ? `SELECT * FROM temp.${t.name}_in`
+    : `SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) AS rn FROM temp.${t.name}_in) WHERE rn = 1`;
   if (!isRuns) return `INSERT OR IGNORE INTO ${t.name} ${first}`;
   // conflicts found through the key's index, not a join with every stored run (which made each
   // commit slower as the store grew)

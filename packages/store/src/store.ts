@@ -33,6 +33,7 @@ import {
   type Table,
   type Value,
 } from "./schema.ts";
+import { StagedRows } from "./staged.ts";
 
 /** The store's file inside a sweep directory. */
 export const STORE_FILE = "results.duckdb";
@@ -166,6 +167,8 @@ export class ResultStore {
    * value-by-value appends a small batch would take (most batches are a dozen rows).
    */
   private heldMetrics: Value[][] = [];
+  /** What the staging tables hold, counted as it is appended. */
+  private readonly staged = new StagedRows();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -270,7 +273,18 @@ export class ResultStore {
   private appendHeldMetrics(): void {
     const rows = this.heldMetrics;
     this.heldMetrics = [];
-    if (rows.length > 0) appendRows(this.appenders.metrics, METRICS, rows);
+    if (rows.length > 0) this.append(METRICS, rows);
+  }
+
+  /** Inside the queue: appends checked rows to `table`'s staging table. */
+  private append<S>(table: Table<S>, rows: Value[][]): void {
+    this.staged.add(table as Table<unknown>, rows);
+    try {
+      appendRows(this.appenders[table.name], table, rows);
+    } catch (err) {
+      this.staged.lost(); // some of the rows may be in the appender
+      throw err;
+    }
   }
 
   /** Throws the StoreError `stageResult` would reject with when a value does not fit its column. */
@@ -290,7 +304,7 @@ export class ResultStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.exclusive(async () => appendRows(this.appenders.runs, RUNS, [row]));
+    return this.exclusive(async () => this.append(RUNS, [row]));
   }
 
   /**
@@ -339,6 +353,7 @@ export class ResultStore {
     const failed = this.appendFailure;
     if (failed) {
       this.appendFailure = null;
+      this.staged.lost();
       await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
       throw new StoreError(`commit failed, the rows staged since the last commit were discarded: staging failed: ${failed.message}`, { cause: failed });
     }
@@ -347,9 +362,9 @@ export class ResultStore {
     try {
       const found: Conflict[] = [];
       for (const t of STAGED_TABLES as readonly Table<unknown>[]) {
-        const staged = Number((await this.db.runAndReadAll(`SELECT count(*) FROM temp.${t.name}_in`)).getRows()[0][0]);
+        const staged = this.staged.count(t) ?? Number((await this.db.runAndReadAll(`SELECT count(*) FROM temp.${t.name}_in`)).getRows()[0][0]);
         if (staged === 0) continue;
-        const inserted = (await this.db.run(insertSql(t))).rowsChanged;
+        const inserted = (await this.db.run(insertSql(t, this.staged.distinct(t)))).rowsChanged;
         // every staged row became a new row: no repeat, so no conflict (the common case, no join)
         if (t !== (RUNS as Table<unknown>) && inserted < staged) {
           const rows = (await this.db.runAndReadAll(conflictsSql(t))).getRowObjectsJson() as { sweep_id: string; run_id: string }[];
@@ -358,8 +373,10 @@ export class ResultStore {
         await this.db.run(`DELETE FROM temp.${t.name}_in`);
       }
       await this.db.run("COMMIT");
+      this.staged.cleared();
       this.conflicts.push(...found);
     } catch (err) {
+      this.staged.lost();
       await this.db.run("ROLLBACK").catch(() => undefined); // a failed COMMIT has ended the transaction already
       await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
       throw new StoreError(`commit failed, the rows staged since the last commit were discarded: ${(err as Error).message}`, { cause: err });

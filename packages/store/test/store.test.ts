@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -138,6 +138,89 @@ describe("result store", () => {
     const [run] = await store.query<{ status: string; attempt: number }>("SELECT status, attempt FROM runs");
     expect(run).to.deep.equal({ status: "ok", attempt: 2 });
     await store.close();
+  });
+
+  it("one commit - repeats staged between two commits merge as when committed apart: the finished retry of a failed run wins, then the first of a key", async () => {
+    const dir = fresh();
+    const { job, result } = await realRun();
+    const store = await ResultStore.open(dir);
+    const failed = { ...result, status: "failed" as const, final: null, error: "boom" };
+    // run-a: failed, then its finished retry, then a failed third attempt; run-b: the reverse order
+    await store.stageResult(job, failed);
+    await store.stageResult(job, { ...result, attempt: 2 });
+    await store.stageResult(job, { ...failed, attempt: 3 });
+    const jobB = { ...job, run_id: "run-b" };
+    await store.stageResult(jobB, { ...result, run_id: "run-b", attempt: 4 });
+    await store.stageResult(jobB, { ...failed, run_id: "run-b", attempt: 5 });
+    await store.stageResult({ ...job, run_id: "run-c" }, { ...failed, run_id: "run-c" }); // a key staged once
+    await store.commit();
+    const runs = await store.query<{ run_id: string; status: string; attempt: number }>("SELECT run_id, status, attempt FROM runs ORDER BY run_id");
+    expect(runs).to.deep.equal([
+      { run_id: "run-a", status: "ok", attempt: 2 },
+      { run_id: "run-b", status: "ok", attempt: 4 },
+      { run_id: "run-c", status: "failed", attempt: 1 },
+    ]);
+    // the next commit's keys are all distinct again, and a stored finished run still stays
+    await store.stageResult(job, { ...failed, attempt: 6 });
+    await store.stageResult({ ...job, run_id: "run-c" }, { ...result, run_id: "run-c", attempt: 7 });
+    await store.commit();
+    const after = await store.query<{ run_id: string; attempt: number }>("SELECT run_id, attempt FROM runs ORDER BY run_id");
+    expect(after.map((r) => r.attempt)).to.deep.equal([2, 4, 7]);
+    await store.close();
+  });
+
+  it("full disk - a commit that cannot be written fails for its writers, keeps none of their rows, and the store commits again once there is room", async function () {
+    const disk = fresh();
+    try {
+      await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk]);
+    } catch (err) {
+      console.log(`      skipped: mounting a small tmpfs is not permitted here (${(err as Error).message.split("\n")[0]})`);
+      this.skip();
+    }
+    let store: ResultStore | undefined;
+    try {
+      const { job, result, points } = await realRun();
+      store = await ResultStore.open(join(disk, "sweep"));
+      const opened = store;
+      const write = (runId: string) => {
+        opened.stageMetricsNow({ sweep_id: "s1", run_id: runId, attempt: 1, points });
+        return opened.writeResult({ ...job, run_id: runId }, { ...result, run_id: runId });
+      };
+      await write("run-a");
+      // fill the disk: large files, then small ones for what is left
+      for (const size of [256 << 10, 4 << 10]) {
+        try {
+          for (let i = 0; ; i++) writeFileSync(join(disk, `fill-${size}-${i}`), Buffer.alloc(size));
+        } catch {}
+      }
+      const refused = await Promise.allSettled([write("run-b"), write("run-c")]);
+      for (const r of refused) {
+        expect(r.status).to.equal("rejected");
+        const err = (r as PromiseRejectedResult).reason as Error;
+        expect(err).to.be.instanceOf(StoreError);
+        expect(err.message).to.match(/^commit failed, the rows staged since the last commit were discarded: .*No space left on device/);
+      }
+      for (const f of readdirSync(disk)) if (f.startsWith("fill-")) rmSync(join(disk, f));
+      await write("run-d");
+      const stored = async (s: ResultStore) => ({
+        runs: await s.query("SELECT run_id FROM runs ORDER BY run_id"),
+        metrics: await s.query("SELECT run_id, count(*)::INTEGER AS n FROM metrics GROUP BY run_id ORDER BY run_id"),
+      });
+      const expected = {
+        runs: [{ run_id: "run-a" }, { run_id: "run-d" }],
+        metrics: [
+          { run_id: "run-a", n: points.length },
+          { run_id: "run-d", n: points.length },
+        ],
+      };
+      expect(await stored(opened)).to.deep.equal(expected);
+      await opened.close();
+      store = await ResultStore.open(join(disk, "sweep"));
+      expect(await stored(store)).to.deep.equal(expected);
+    } finally {
+      await store?.close().catch(() => undefined);
+      await execFileAsync("umount", ["--lazy", disk]);
+    }
   });
 
   it("sweeps - two sweeps that share a run keep one row each, metrics included", async () => {
