@@ -157,6 +157,8 @@ export class ResultStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly commitDelayMs: number;
   private readonly commitBatch: number;
+  /** Set by `commitPromptly`: every result is committed as soon as it is staged. */
+  private prompt = false;
   /** Conflicts found by commits since the last `takeConflicts()`. */
   private conflicts: Conflict[] = [];
   /** A `stageMetricsNow` append that failed: the next commit fails with it. */
@@ -309,16 +311,26 @@ export class ResultStore {
 
   /**
    * Stages the run's row; resolves once it and every metric staged before it are committed
-   * (within `commitDelayMs`, or at once when `commitBatch` results are waiting).
+   * (within `commitDelayMs`, or at once when `commitBatch` results are waiting or after
+   * `commitPromptly`).
    */
   async writeResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
     await this.stageResult(job, result, runIndex);
     const committed = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // Errors of a commit reach the waiting writeResult calls; nothing else awaits these.
     const commitLater = () => this.commit().catch(() => undefined);
-    if (this.waiting.length >= this.commitBatch) void commitLater();
+    if (this.waiting.length >= this.commitBatch || this.prompt) void commitLater();
     else this.timer ??= setTimeout(commitLater, this.commitDelayMs);
     return committed;
+  }
+
+  /**
+   * From now on, commits what waits at once and every later result as soon as it is staged: for
+   * the end of a sweep, when no later result will join the group to share its commit.
+   */
+  commitPromptly(): void {
+    this.prompt = true;
+    if (this.waiting.length > 0) void this.commit().catch(() => undefined);
   }
 
   /** Commits everything staged (one transaction) and resolves the waiting writeResult calls. */

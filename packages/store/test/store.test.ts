@@ -223,6 +223,37 @@ describe("result store", () => {
     }
   });
 
+  it("commitPromptly - results waiting for the group commit, and every later one, are committed without waiting for the delay", async () => {
+    const { job, result } = await realRun();
+    const store = await ResultStore.open(fresh(), { commitDelayMs: 3_600_000 });
+    const within = async <T>(p: Promise<T>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("still waiting for the hour-long commit delay")), 30_000);
+      });
+      try {
+        return await Promise.race([p, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    try {
+      let settled = false;
+      const first = store.writeResult(job, result).then(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(settled, "the result waits for its group commit").to.equal(false);
+      expect(await store.storedRun("s1", job.run_id), "not committed yet").to.equal(null);
+      store.commitPromptly();
+      await within(first);
+      await within(store.writeResult({ ...job, run_id: "run-b" }, { ...result, run_id: "run-b" }));
+      expect((await store.storedRun("s1", "run-b"))?.status, "committed with no commit call after it").to.equal("ok");
+    } finally {
+      await store.close(); // commits what still waits, so no timer outlives the test
+    }
+  });
+
   it("sweeps - two sweeps that share a run keep one row each, metrics included", async () => {
     const dir = fresh();
     const { job, result, points } = await realRun();
