@@ -50,6 +50,39 @@ export function contractRankOne(t: Float64Array, dims: number[], vectors: Float6
   return cur[0];
 }
 
+/** Doubles of the partly contracted tensors `contractRankOnes` holds at a time (~512 KB). */
+const CONTRACTED_DOUBLES = 1 << 16;
+
+/**
+ * `contractRankOne` of `t` with each of several rank-one tensors: the last mode of a group of
+ * them in one GEMM (the same sums, in the same order: from 0, over the mode's index), the other
+ * modes one tensor at a time as `contractRankOne` does. Gives its bits, several times faster.
+ */
+export function contractRankOnes(t: Float64Array, dims: number[], sets: Float64Array[][], kernels: Kernels): Float64Array {
+  const out = new Float64Array(sets.length);
+  const N = dims.length;
+  const last = dims[N - 1];
+  const rows = t.length / last;
+  const leading = dims.slice(0, N - 1);
+  const group = Math.max(1, Math.min(sets.length, Math.floor(CONTRACTED_DOUBLES / rows)));
+  const lastVectors = new Float64Array(last * group); // last × k: column j is set j's last vector
+  const contracted = new Float64Array(rows * group);
+  const column = new Float64Array(rows);
+  for (let start = 0; start < sets.length; start += group) {
+    const k = Math.min(group, sets.length - start);
+    for (let j = 0; j < k; j++) {
+      const v = sets[start + j][N - 1];
+      for (let i = 0; i < last; i++) lastVectors[i * k + j] = v[i];
+    }
+    kernels.gemm(t, lastVectors, contracted, rows, last, k, false);
+    for (let j = 0; j < k; j++) {
+      for (let p = 0; p < rows; p++) column[p] = contracted[p * k + j];
+      out[start + j] = contractRankOne(column, leading, sets[start + j]);
+    }
+  }
+  return out;
+}
+
 export function evaluate(model: Model, problem: Problem, spec: RunSpec, kernels: Kernels, step: number, wallMs: number): MetricPoint {
   const w = model.fullTensor();
   const grad = new Float64Array(w.length);
@@ -67,7 +100,7 @@ export function evaluate(model: Model, problem: Problem, spec: RunSpec, kernels:
 
   const norms = model.componentNorms();
   const top = topIndices(norms, spec.top_k);
-  const gamma = top.map((r) => -contractRankOne(grad, problem.dims, model.component(r)));
+  const gamma = Array.from(contractRankOnes(grad, problem.dims, top.map((r) => model.component(r)), kernels), (g) => -g);
 
   const unfoldingSigmas = problem.dims.map((d, n) => singularValuesFromGram(unfoldingGram(w, problem.dims, n, kernels), d, kernels));
   return {
@@ -89,12 +122,12 @@ export function evaluate(model: Model, problem: Problem, spec: RunSpec, kernels:
  * Norms and γ of every component (not only the top k), for the growth trace: one full tensor and
  * one contraction per component, no SVD.
  */
-export function growthSample(model: Model, problem: Problem): [Float64Array, Float64Array] {
+export function growthSample(model: Model, problem: Problem, kernels: Kernels): [Float64Array, Float64Array] {
   const w = model.fullTensor();
   const grad = new Float64Array(w.length);
   denseLossAndGrad(problem, w, grad);
   const norms = model.componentNorms();
-  const gammas = new Float64Array(norms.length);
-  for (let r = 0; r < norms.length; r++) gammas[r] = -contractRankOne(grad, problem.dims, model.component(r));
+  const components = Array.from(norms, (_, r) => model.component(r));
+  const gammas = contractRankOnes(grad, problem.dims, components, kernels).map((g) => -g);
   return [norms, gammas];
 }

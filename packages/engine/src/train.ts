@@ -105,7 +105,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
   };
   record(last);
   const trace = spec.trace_every === undefined ? null : new GrowthTrace();
-  trace?.record(0, ...growthSample(model, problem));
+  trace?.record(0, ...growthSample(model, problem, kernels));
 
   let initialLoss = Number.NaN;
   let belowTol = 0;
@@ -120,7 +120,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
     }
     if (!model.iterate) optimizer.step(params, grads);
     step++;
-    if (trace && step % spec.trace_every! === 0) trace.record(step, ...growthSample(model, problem));
+    if (trace && step % spec.trace_every! === 0) trace.record(step, ...growthSample(model, problem, kernels));
     if (step % spec.eval_every === 0 || step === spec.steps) {
       const point = evaluate(model, problem, spec, kernels, step, elapsed());
       record(point);

@@ -4,8 +4,9 @@ import { nativeKernels } from "../src/kernels/native.ts";
 import { planCpCompletion } from "../src/kernels/plan.ts";
 import type { CpCompletionPlan } from "../src/kernels/types.ts";
 import { symmetricEigen } from "../src/linalg.ts";
+import { contractRankOne, contractRankOnes } from "../src/metrics.ts";
 import { cpTensor, mttkrp } from "../src/models/cp.ts";
-import { denseLossAndGrad } from "../src/models/model.ts";
+import { denseLossAndGrad, topIndices } from "../src/models/model.ts";
 import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
 import { kruskal, unfoldingGram } from "../src/tensor.ts";
@@ -127,6 +128,29 @@ describe("engine gradients", () => {
       const native = nativeKernels();
       if (native) expect(Buffer.from(cpTensor(native, factors, [...dims], R).buffer).equals(Buffer.from(fast.buffer)), `${dims}`).to.equal(true);
     }
+  });
+
+  it("evaluation - γ of many components at once has the bits of one contraction each (both kernel sets); the top k by selection", () => {
+    const rng = new Rng(5, "gamma");
+    const kernels = [jsKernels, nativeKernels()].filter((k) => k !== null);
+    if (process.env.DTF_NATIVE_REQUIRED) expect(kernels, "the native kernels").to.have.length(2);
+    // orders 2–4; [200, 200, 3] has 40 000 rows, so the GEMM takes one set at a time
+    for (const [dims, count] of [[[7, 5], 3], [[6, 5, 4], 10], [[3, 9, 2, 5], 7], [[200, 200, 3], 9]] as const) {
+      const t = Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const sets = Array.from({ length: count }, () => dims.map((d) => Float64Array.from({ length: d }, () => rng.normal())));
+      const one = Float64Array.from(sets, (vectors) => contractRankOne(t, [...dims], vectors));
+      for (const k of kernels) {
+        const many = contractRankOnes(t, [...dims], sets, k);
+        expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer)), `${dims}`).to.equal(true);
+      }
+    }
+    expect(contractRankOnes(new Float64Array(12), [3, 4], [], jsKernels)).to.have.length(0);
+    // largest first, ties by index, NaN after every number, k beyond the length
+    expect(topIndices(Float64Array.from([1, 3, 2, 3, Number.NaN, 0]), 4)).to.deep.equal([1, 3, 2, 0]);
+    expect(topIndices(Float64Array.from([Number.NaN, 1, Number.NaN, 2]), 9)).to.deep.equal([3, 1, 0, 2]);
+    const values = Float64Array.from({ length: 50 }, () => Math.round(rng.normal() * 4));
+    const sorted = Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
+    expect(topIndices(values, 10)).to.deep.equal(sorted.slice(0, 10));
   });
 
   it("evaluation kernels - unfolding Grams and Jacobi eigenvalues: the same bits from both kernel sets, equal to the definitions to rounding", () => {

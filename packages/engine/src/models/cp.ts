@@ -114,12 +114,15 @@ export class DeepCp implements Model {
     // component() reads these, so an evaluation runs the depth chains once, not once per component
     this.normFactors = factors.map((a) => Float64Array.from(a));
     const norms = new Float64Array(this.R).fill(1);
+    const R = this.R;
+    const colSq = new Float64Array(R);
     factors.forEach((a, n) => {
-      const colSq = new Float64Array(this.R);
-      for (let i = 0; i < this.spec.dim[n]; i++) {
-        for (let r = 0; r < this.R; r++) colSq[r] += a[i * this.R + r] * a[i * this.R + r];
+      colSq.fill(0);
+      for (let i = 0, d = this.spec.dim[n]; i < d; i++) {
+        const row = i * R;
+        for (let r = 0; r < R; r++) colSq[r] += a[row + r] * a[row + r];
       }
-      for (let r = 0; r < this.R; r++) norms[r] *= Math.sqrt(colSq[r]);
+      for (let r = 0; r < R; r++) norms[r] *= Math.sqrt(colSq[r]);
     });
     return norms;
   }
@@ -178,6 +181,16 @@ export function mttkrp(g: Float64Array, dims: number[], factors: Float64Array[],
 const KR_BLOCK_DOUBLES = 1 << 16;
 
 /**
+ * `cpTensor`'s Khatri–Rao rows, kept from call to call (per thread: a module's state is), since
+ * allocating and zeroing them was an eighth of an evaluation; every call overwrites what it reads.
+ */
+let krScratch = new Float64Array(0);
+function khatriRaoScratch(length: number): Float64Array {
+  if (krScratch.length < length) krScratch = new Float64Array(length);
+  return krScratch.subarray(0, length);
+}
+
+/**
  * The full tensor Σ_r ⊗_n a_r^(n) (row-major): a block of rows of the Khatri–Rao product of all
  * modes but the last (each row multiplied in mode order) at a time, times the last factor by
  * gemmNT — the kernels' dots, so the same bits from both kernel sets, and neither the
@@ -189,7 +202,7 @@ export function cpTensor(k: Kernels, factors: readonly Float64Array[], dims: rea
   const rows = product(dims.slice(0, N - 1));
   const out = new Float64Array(rows * last);
   const block = Math.max(1, Math.min(rows, Math.floor(KR_BLOCK_DOUBLES / R)));
-  const kr = new Float64Array(block * R);
+  const kr = khatriRaoScratch(block * R);
   const leading = factors.slice(0, N - 1);
   const leadingDims = Int32Array.from(dims.slice(0, N - 1));
   for (let start = 0; start < rows; start += block) {
