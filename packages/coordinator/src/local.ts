@@ -24,7 +24,7 @@ export type LocalRunOptions = {
 /**
  * How long a finished run's row may wait for the commit that groups it with others. A commit
  * costs ~20 ms of CPU whatever it holds, taken from the trainings when every core runs one:
- * 200 ms (the store's default) spent 10 % of a core on commits; the last results of a sweep are
+ * 200 ms (the store's default) spent 10–15 % of a core on commits; the last results of a sweep are
  * committed at once (`commitPromptly`), so the delay only sets how often progress moves.
  */
 const COMMIT_DELAY_MS = 500;

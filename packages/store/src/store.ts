@@ -369,7 +369,12 @@ export class ResultStore {
       await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
       throw new StoreError(`commit failed, the rows staged since the last commit were discarded: staging failed: ${failed.message}`, { cause: failed });
     }
-    for (const a of Object.values(this.appenders)) a.flushSync();
+    try {
+      for (const a of Object.values(this.appenders)) a.flushSync();
+    } catch (err) {
+      this.staged.lost(); // some rows may have reached the staging tables
+      throw err;
+    }
     await this.db.run("BEGIN TRANSACTION");
     try {
       const found: Conflict[] = [];
