@@ -5,6 +5,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # The native kernels must build and load here: their bit-identity tests fail instead of skipping.
 export DTF_NATIVE_REQUIRED=1
+# The tests' scratch directories (stores, sweeps, NATS data; hundreds a run) go under one directory
+# that is removed at the end, so repeated runs do not fill the disk.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/dtf-tests-XXXXXX")
+chmod 1777 "$scratch" # as /tmp: the install test runs dtf as user nobody
+export TMPDIR="$scratch"
+trap 'rm -rf "$scratch"' EXIT
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
 static_failed=0
