@@ -39,6 +39,7 @@ function configurations(): RunSpecInput[] {
   out.push({ ...dense, order: 4, dim: 4, depth: 2, components: 13, observations: 200 });
   out.push({ ...dense, order: 5, dim: 3, depth: 1, components: 11, observations: 200 });
   out.push({ ...dense, variant: "component", order: 3, dim: [5, 4, 6], depth: 3, components: 19, observations: 100 });
+  out.push({ model: "cp", order: 3, dim: [3, 4, 2], depth: 1, components: 5, problem: "sensing", observations: 12, init_std: 0.6 });
   out.push({ model: "cp", order: 3, dim: [3, 4, 2], depth: 2, components: 5, problem: "sensing", observations: 12, init_std: 0.6 });
   out.push({ model: "matrix", dim: [4, 3], depth: 3, problem: "sensing", observations: 9, init_std: 0.6, width: 2 });
   out.push({ model: "tucker", order: 3, dim: 3, depth: 2, core_rank: [2, 3, 2], problem: "sensing", observations: 10, init_std: 0.6 });

@@ -77,23 +77,19 @@ export class DeepCp implements Model {
 
   lossAndGrad(grads: Float64Array[]): number {
     const factors = this.endToEndFactors();
+    // L = 1: the factors are the layers, so their gradients are written in place (copying every
+    // factor's gradient through its chain each step was ~4 % of a moderate run's step)
+    const inPlace = this.spec.depth === 1;
+    const factorGrads = inPlace ? this.layerIndex.map(([i]) => grads[i]) : this.factorGrads;
     let loss: number;
-    if (this.plan && this.spec.depth === 1) {
-      // L = 1: the factors are the layers, so the kernel writes their gradients in place (a
-      // copy of every factor's gradient per step was ~4 % of a moderate run's step)
-      return this.kernels.cpCompletion(
-        this.plan,
-        factors,
-        this.layerIndex.map(([i]) => grads[i]),
-      );
-    }
     if (this.plan) {
-      loss = this.kernels.cpCompletion(this.plan, factors, this.factorGrads);
+      loss = this.kernels.cpCompletion(this.plan, factors, factorGrads);
     } else {
       const w = cpTensor(this.kernels, factors, this.spec.dim, this.R);
       loss = denseLossAndGrad(this.problem, w, this.denseGrad!);
-      mttkrp(this.denseGrad!, this.spec.dim, factors, this.R, this.factorGrads);
+      mttkrp(this.denseGrad!, this.spec.dim, factors, this.R, factorGrads);
     }
+    if (inPlace) return loss;
     this.factorizers.forEach((f, n) => {
       f.backward(
         this.kernels,
