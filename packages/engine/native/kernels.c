@@ -197,105 +197,89 @@ static bool distinct_inner(const int32_t *obsInner, int k, int end) {
   return true;
 }
 
-/* Four dot products with one vector q, each in its own 8 lanes and tree (as `dot`): four
-   independent chains of additions instead of one. */
-static inline void dot4(const double *restrict p0, const double *restrict p1, const double *restrict p2,
-                        const double *restrict p3, const double *restrict q, int n, double out[4]) {
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* N ≤ 4 dot products with one vector q, each in its own 8 lanes and tree (as `dot`): N
+   independent chains of additions instead of one. N is a constant at every call site, so the
+   branches on it fold away; p_j for j ≥ N are not read. */
+ALWAYS_INLINE void dots(int N, const double *restrict p0, const double *restrict p1, const double *restrict p2,
+                        const double *restrict p3, const double *restrict q, int n, double out[]) {
   v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
   int i = 0;
   for (; i + LANES <= n; i += LANES) {
     v8 qv = load8(q + i);
     s0 += load8(p0 + i) * qv;
-    s1 += load8(p1 + i) * qv;
-    s2 += load8(p2 + i) * qv;
-    s3 += load8(p3 + i) * qv;
+    if (N > 1) s1 += load8(p1 + i) * qv;
+    if (N > 2) s2 += load8(p2 + i) * qv;
+    if (N > 3) s3 += load8(p3 + i) * qv;
   }
   for (int j = 0; i + j < n; j++) {
     double qj = q[i + j];
     s0[j] += p0[i + j] * qj;
-    s1[j] += p1[i + j] * qj;
-    s2[j] += p2[i + j] * qj;
-    s3[j] += p3[i + j] * qj;
+    if (N > 1) s1[j] += p1[i + j] * qj;
+    if (N > 2) s2[j] += p2[i + j] * qj;
+    if (N > 3) s3[j] += p3[i + j] * qj;
   }
   out[0] = TREE(s0);
-  out[1] = TREE(s1);
-  out[2] = TREE(s2);
-  out[3] = TREE(s3);
+  if (N > 1) out[1] = TREE(s1);
+  if (N > 2) out[2] = TREE(s2);
+  if (N > 3) out[3] = TREE(s3);
 }
 
-/* Two dot products with one vector q (as `dot4`, for an outer row's last observations). */
-static inline void dot2(const double *restrict p0, const double *restrict p1, const double *restrict q, int n, double out[2]) {
-  v8 s0 = {0}, s1 = {0};
-  int i = 0;
-  for (; i + LANES <= n; i += LANES) {
-    v8 qv = load8(q + i);
-    s0 += load8(p0 + i) * qv;
-    s1 += load8(p1 + i) * qv;
-  }
-  for (int j = 0; i + j < n; j++) {
-    s0[j] += p0[i + j] * q[i + j];
-    s1[j] += p1[i + j] * q[i + j];
-  }
-  out[0] = TREE(s0);
-  out[1] = TREE(s1);
+static inline void dot4(const double *restrict p0, const double *restrict p1, const double *restrict p2,
+                        const double *restrict p3, const double *restrict q, int n, double out[4]) {
+  dots(4, p0, p1, p2, p3, q, n, out);
 }
 
-/* innerE rows E_j += e_j·q and outerE += e0·p0 + e1·p1, added in that order. */
-static void update2(const double *restrict q, const double *restrict p0, const double *restrict p1, double *restrict E0,
-                    double *restrict E1, double *restrict outerE, const double e[2], int R) {
-  const double e0 = e[0], e1 = e[1];
+/* innerE rows E_j += e_j·q and outerE += e_0·p_0 + … + e_{N−1}·p_{N−1}, added in that order: one
+   pass over q and outerE for N observations (rows j ≥ N are not touched). */
+ALWAYS_INLINE void updates(int N, const double *restrict q, const double *restrict p0, const double *restrict p1,
+                           const double *restrict p2, const double *restrict p3, double *restrict E0, double *restrict E1,
+                           double *restrict E2, double *restrict E3, double *restrict outerE, const double e[], int R) {
   for (int r = 0; r < R; r++) {
-    E0[r] += e0 * q[r];
-    E1[r] += e1 * q[r];
-    outerE[r] = (outerE[r] + e0 * p0[r]) + e1 * p1[r];
+    E0[r] += e[0] * q[r];
+    if (N > 1) E1[r] += e[1] * q[r];
+    if (N > 2) E2[r] += e[2] * q[r];
+    if (N > 3) E3[r] += e[3] * q[r];
+    double o = outerE[r] + e[0] * p0[r];
+    if (N > 1) o = o + e[1] * p1[r];
+    if (N > 2) o = o + e[2] * p2[r];
+    if (N > 3) o = o + e[3] * p3[r];
+    outerE[r] = o;
   }
 }
 
-/* innerE rows E_j += e_j·q and outerE += e0·p0 + e1·p1 + e2·p2 + e3·p3, added in that order. */
-static void update4(const double *restrict q, const double *restrict p0, const double *restrict p1, const double *restrict p2,
-                    const double *restrict p3, double *restrict E0, double *restrict E1, double *restrict E2,
-                    double *restrict E3, double *restrict outerE, const double e[4], int R) {
-  const double e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3];
-  for (int r = 0; r < R; r++) {
-    E0[r] += e0 * q[r];
-    E1[r] += e1 * q[r];
-    E2[r] += e2 * q[r];
-    E3[r] += e3 * q[r];
-    outerE[r] = (((outerE[r] + e0 * p0[r]) + e1 * p1[r]) + e2 * p2[r]) + e3 * p3[r];
-  }
-}
+/* What the observations of one outer row read and update: the inner rows' products P and
+   residual sums E, the outer row's product and residual sum, and the running loss. */
+typedef struct {
+  const double *P;
+  double *E;
+  const double *outerP;
+  double *outerE;
+  double c;
+  int R;
+  double loss;
+} RowPass;
 
-/* Four observations of one outer row, in the order of four single ones: loss terms in k order;
-   innerE row i_j gains e_j·outerP; outerE[r] gains e0·p0, e1·p1, e2·p2, e3·p3 in that order. */
-static inline void four_observations(const int32_t *obs, const double *y, double c, const double *innerP, double *innerE,
-                                     const double *outerP, double *outerE, int R, double *loss) {
+/* N ≤ 4 observations of one outer row, in the order of N single ones: loss terms in k order;
+   inner row i_j gains e_j·outerP; outerE[r] gains e_0·p_0, …, e_{N−1}·p_{N−1} in that order. N > 1
+   needs distinct inner rows (the E rows are restrict). */
+ALWAYS_INLINE void observations(int N, RowPass *x, const int32_t *obs, const double *y) {
   const double *p[4];
   double *E[4], d[4], e[4];
-  for (int j = 0; j < 4; j++) {
-    p[j] = innerP + (size_t)obs[j] * R;
-    E[j] = innerE + (size_t)obs[j] * R;
+  const int R = x->R;
+  for (int j = 0; j < 4; j++) { /* rows past N alias row 0 and are never touched */
+    size_t row = (size_t)obs[j < N ? j : 0];
+    p[j] = x->P + row * R;
+    E[j] = x->E + row * R;
   }
-  dot4(p[0], p[1], p[2], p[3], outerP, R, d);
-  for (int j = 0; j < 4; j++) {
+  dots(N, p[0], p[1], p[2], p[3], x->outerP, R, d);
+  for (int j = 0; j < N; j++) {
     double residual = d[j] - y[j];
-    *loss += residual * residual;
-    e[j] = c * residual;
+    x->loss += residual * residual;
+    e[j] = x->c * residual;
   }
-  update4(outerP, p[0], p[1], p[2], p[3], E[0], E[1], E[2], E[3], outerE, e, R);
-}
-
-/* Two observations of one outer row (as `four_observations`). */
-static inline void two_observations(const int32_t *obs, const double *y, double c, const double *innerP, double *innerE,
-                                    const double *outerP, double *outerE, int R, double *loss) {
-  const double *p0 = innerP + (size_t)obs[0] * R, *p1 = innerP + (size_t)obs[1] * R;
-  double d[2], e[2];
-  dot2(p0, p1, outerP, R, d);
-  for (int j = 0; j < 2; j++) {
-    double residual = d[j] - y[j];
-    *loss += residual * residual;
-    e[j] = c * residual;
-  }
-  update2(outerP, p0, p1, innerE + (size_t)obs[0] * R, innerE + (size_t)obs[1] * R, outerE, e, R);
+  updates(N, x->outerP, p[0], p[1], p[2], p[3], E[0], E[1], E[2], E[3], x->outerE, e, R);
 }
 
 /* Every row index of a group's rows[] (count × size) names a row of its mode's factor. */
@@ -361,36 +345,28 @@ static napi_value CpCompletion(napi_env env, napi_callback_info info) {
   for (int t = 0; t < (int)innerCount; t++) row_product(innerRows, t, innerModes, sIn, factors, R, innerP + (size_t)t * R);
   memset(innerE, 0, sizeof(double) * nE);
   for (int n = 0; n < order; n++) memset(grads[n], 0, sizeof(double) * gradLen[n]);
-  const double c = 2.0 / (double)m;
-  double loss = 0;
+  RowPass x = {innerP, innerE, outerP, outerE, 2.0 / (double)m, R, 0};
   for (int t = 0; t < (int)outerCount; t++) {
     row_product(outerRows, t, outerModes, sOut, factors, R, outerP);
     memset(outerE, 0, sizeof(double) * R);
     int k = outerStart[t], end = outerStart[t + 1];
-    /* Four observations of the row at a time (then two) when their inner rows are distinct
-       (always, unless an observation repeats): independent dot chains, and one pass over outerP
-       and outerE for their updates. Every sum keeps the one-at-a-time order below, so the bits
-       do not change. */
+    /* Four observations of the row at a time, then the last three, two or one together, when
+       their inner rows are distinct (always, unless an observation repeats): independent dot
+       chains, and one pass over outerP and outerE for their updates. Every sum keeps the
+       one-at-a-time order, so the bits do not change. */
     if (distinct_inner(obsInner, k, end)) {
-      for (; k + 4 <= end; k += 4) four_observations(obsInner + k, y + k, c, innerP, innerE, outerP, outerE, R, &loss);
-      if (k + 2 <= end) {
-        two_observations(obsInner + k, y + k, c, innerP, innerE, outerP, outerE, R, &loss);
-        k += 2;
-      }
+      for (; k + 4 <= end; k += 4) observations(4, &x, obsInner + k, y + k);
+      if (end - k == 3) observations(3, &x, obsInner + k, y + k);
+      else if (end - k == 2) observations(2, &x, obsInner + k, y + k);
+      else if (end - k == 1) observations(1, &x, obsInner + k, y + k);
+      k = end;
     }
-    for (; k < end; k++) {
-      double *ip = innerP + (size_t)obsInner[k] * R;
-      double residual = dot(ip, outerP, R) - y[k];
-      loss += residual * residual;
-      double e = c * residual;
-      axpy(e, outerP, innerE + (size_t)obsInner[k] * R, R);
-      axpy(e, ip, outerE, R);
-    }
+    for (; k < end; k++) observations(1, &x, obsInner + k, y + k);
     scatter_row(outerRows, t, outerModes, sOut, outerE, factors, grads, R, tmp);
   }
   for (int t = 0; t < (int)innerCount; t++)
     scatter_row(innerRows, t, innerModes, sIn, innerE + (size_t)t * R, factors, grads, R, tmp);
-  return number(env, loss / (double)m);
+  return number(env, x.loss / (double)m);
 }
 
 /* ---- dense helpers ------------------------------------------------------------------------ */
