@@ -12,6 +12,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { type RunSpecInput, resolveRunSpec, setupRun } from "../../packages/engine/src/index.ts";
 import { makeOptimizer } from "../../packages/engine/src/optimizers.ts";
+import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
 
 type Row = { id: string; spec: RunSpecInput; torch: string[]; flops: number };
 
@@ -49,29 +50,13 @@ function cpRow(id: string, order: number, d: number, R: number, obs: number, dep
 }
 
 const rows: Row[] = [];
-for (const [id, order, d, R, obs] of [
-  ["o3_d10", 3, 10, 100, 500],
-  ["o4_d10", 4, 10, 1000, 2000],
-  ["o3_d30", 3, 30, 900, 3000],
-] as const) {
+for (const { id, order, d, R, obs } of TABLE_SHAPES) {
   for (const [depth, variant] of [[1, "factor"], [2, "factor"], [3, "factor"], [2, "component"], [3, "component"]] as const) {
     rows.push(cpRow(id, order, d, R, obs, depth, variant));
   }
 }
-// Held-out shapes: not tuned for (other d, R, |Ω|, orders 4 and 5), so a kernel change that only
-// suits the table above shows here.
-for (const [id, order, d, R, obs, depth, variant] of [
-  ["held-out o3_d20 R400", 3, 20, 400, 1500, 1, "factor"],
-  ["held-out o3_d20 R400", 3, 20, 400, 1500, 3, "component"],
-  ["held-out o3_d16 R256", 3, 16, 256, 1200, 2, "component"],
-  ["held-out o3_d40 R200", 3, 40, 200, 6000, 1, "factor"],
-  ["held-out o3_d25 R625", 3, 25, 625, 4000, 2, "factor"],
-  ["held-out o4_d8 R512", 4, 8, 512, 1500, 2, "factor"],
-  ["held-out o4_d12 R300", 4, 12, 300, 5000, 1, "factor"],
-  ["held-out o5_d6 R1296", 5, 6, 1296, 2000, 2, "factor"],
-] as const) {
-  rows.push(cpRow(id, order, d, R, obs, depth, variant));
-}
+// Held-out shapes: not tuned for, so a kernel change that only suits the table above shows here.
+for (const { id, order, d, R, obs, depth, variant } of HELD_OUT) rows.push(cpRow(id, order, d, R, obs, depth, variant));
 rows.push({
   id: "matrix 100x100 L3",
   spec: { model: "matrix", dim: 100, depth: 3, observations: 2000, target_rank: 5, init_std: 1e-3, lr: 1e-3, eps: 1e-4 },

@@ -44,40 +44,7 @@ export const NATIVE_ADDON_PATH = new URL("../../build/dtf_kernels.node", import.
 export function nativeKernels(): Kernels | null {
   if (loaded !== undefined) return loaded;
   try {
-    const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Addon;
-    loaded = {
-      name: "native",
-      cpCompletion: (plan, factors, grads) =>
-        addon.cpCompletion(
-          plan.R,
-          plan.outerModes,
-          plan.innerModes,
-          plan.outerRows,
-          plan.outerStart,
-          plan.innerRows,
-          plan.obsInner,
-          plan.obsValue,
-          plan.innerP,
-          plan.innerE,
-          plan.outerP,
-          plan.outerE,
-          plan.tmp,
-          factors,
-          grads,
-        ),
-      gemm: addon.gemm,
-      gemmNT: addon.gemmNT,
-      gemmTN: addon.gemmTN,
-      componentForward: addon.componentForward,
-      componentBackward: addon.componentBackward,
-      khatriRaoRows: addon.khatriRaoRows,
-      unfoldingGram: addon.unfoldingGram,
-      symmetricEigenvalues: addon.symmetricEigenvalues,
-      sumSquares: addon.sumSquares,
-      addSumSquares: addon.addSumSquares,
-      axpyEach: addon.axpyEach,
-      axpy: addon.axpy,
-    };
+    loaded = kernelsFromAddon(NATIVE_ADDON_PATH);
   } catch (err) {
     loadError = err;
     loaded = null;
@@ -88,4 +55,42 @@ export function nativeKernels(): Kernels | null {
 export function nativeLoadError(): unknown {
   nativeKernels();
   return loadError;
+}
+
+/** The kernels of the addon at `path` (throws when it does not load); benches compare builds with it. */
+export function kernelsFromAddon(path: string): Kernels {
+  const addon = createRequire(import.meta.url)(path) as Addon;
+  return {
+    name: "native",
+    cpCompletion: (plan, factors, grads) =>
+      addon.cpCompletion(
+        plan.R,
+        plan.outerModes,
+        plan.innerModes,
+        plan.outerRows,
+        plan.outerStart,
+        plan.innerRows,
+        plan.obsInner,
+        plan.obsValue,
+        plan.innerP,
+        plan.innerE,
+        plan.outerP,
+        plan.outerE,
+        plan.tmp,
+        factors,
+        grads,
+      ),
+    gemm: addon.gemm,
+    gemmNT: addon.gemmNT,
+    gemmTN: addon.gemmTN,
+    componentForward: addon.componentForward,
+    componentBackward: addon.componentBackward,
+    khatriRaoRows: addon.khatriRaoRows,
+    unfoldingGram: addon.unfoldingGram,
+    symmetricEigenvalues: addon.symmetricEigenvalues,
+    sumSquares: addon.sumSquares,
+    addSumSquares: addon.addSumSquares,
+    axpyEach: addon.axpyEach,
+    axpy: addon.axpy,
+  };
 }
