@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { type RunSpecInput, resolveRunSpec, setupRun } from "../../packages/engine/src/index.ts";
-import { makeOptimizer } from "../../packages/engine/src/optimizers.ts";
+import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
 import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
 
 type Row = { id: string; spec: RunSpecInput; torch: string[]; flops: number };
@@ -70,15 +70,13 @@ const selected = rows.filter((r) => !only || only.split(",").some((o) => r.id.st
 async function ours(row: Row, engine: "native" | "js" | "tfjs", minSteps: number): Promise<number> {
   const spec = resolveRunSpec({ ...row.spec, engine });
   const { model, kernels } = await setupRun(spec);
-  const opt = makeOptimizer(spec, kernels);
-  const params = model.params.map((p) => p.data);
-  const grads = params.map((p) => new Float64Array(p.length));
+  const step = new GradientStep(model, makeOptimizer(spec, kernels));
   const times: number[] = [];
   const start = performance.now();
   while (times.length < minSteps + 10 || (performance.now() - start < 400 && times.length < 5000)) {
     const t0 = performance.now();
-    model.lossAndGrad(grads);
-    opt.step(params, grads);
+    step.gradients();
+    step.update();
     times.push(performance.now() - t0);
   }
   return median(times.slice(10));

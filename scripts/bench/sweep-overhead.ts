@@ -11,7 +11,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
 import { type RunSpec, setupRun } from "../../packages/engine/src/index.ts";
-import { makeOptimizer } from "../../packages/engine/src/optimizers.ts";
+import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
 import type { RunResult } from "../../packages/protocol/src/index.ts";
 import { expandRuns, loadSweepFile } from "../../packages/sweep/src/index.ts";
 
@@ -26,14 +26,12 @@ const loaded = await loadSweepFile(file);
 /** Median ms of one bare step (loss, gradients, update) of `spec`, after 20 warm-up steps. */
 async function stepMs(spec: RunSpec): Promise<number> {
   const { model, kernels } = await setupRun(spec);
-  const opt = makeOptimizer(spec, kernels);
-  const params = model.params.map((p) => p.data);
-  const grads = params.map((p) => new Float64Array(p.length));
+  const step = new GradientStep(model, makeOptimizer(spec, kernels));
   const times: number[] = [];
   for (let i = 0; i < 220; i++) {
     const t0 = performance.now();
-    model.lossAndGrad(grads);
-    opt.step(params, grads);
+    step.gradients();
+    step.update();
     if (i >= 20) times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);

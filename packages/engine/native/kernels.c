@@ -487,6 +487,18 @@ static napi_value ComponentForward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Adds x[0, n)² into the lanes of s as if x sat at flat index `at` of a larger array (lane
+   (at + i) mod 8): an array summed this way row by row, rows in order, gives `dot(a, a)`'s bits. */
+static inline void add_squares_at(v8 *s, const double *restrict x, size_t at, int n) {
+  int i = 0;
+  for (; i < n && ((at + (size_t)i) & (LANES - 1)); i++) (*s)[(at + (size_t)i) & (LANES - 1)] += x[i] * x[i];
+  for (; i + LANES <= n; i += LANES) {
+    v8 v = load8(x + i);
+    *s += v * v;
+  }
+  for (; i < n; i++) (*s)[(at + (size_t)i) & (LANES - 1)] += x[i] * x[i];
+}
+
 static napi_value ComponentBackward(napi_env env, napi_callback_info info) {
   ARGS(7);
   size_t nm = 0, nx = 0, ng = 0, ngm = 0, ngx = 0;
@@ -500,6 +512,7 @@ static napi_value ComponentBackward(napi_env env, napi_callback_info info) {
   need(&A, ngx, dr, "componentBackward: gx is smaller than d*R");
   if (!A.failed && (gx < g + dr && g < gx + dr)) fail(&A, "componentBackward: gx overlaps g");
   if (A.failed) return NULL;
+  v8 squares = {0};
   for (int i = 0; i < d; i++) {
     const double *restrict gi = g + (size_t)i * R;
     for (int j = 0; j < d; j++) {
@@ -511,9 +524,10 @@ static napi_value ComponentBackward(napi_env env, napi_callback_info info) {
       else
         for (int r = 0; r < R; r++) gxj[r] += mij[r] * gi[r];
       for (int r = 0; r < R; r++) gm[r] = gi[r] * xj[r];
+      add_squares_at(&squares, gm, o, R); /* while the row is in L1 */
     }
   }
-  return NULL;
+  return number(env, TREE(squares));
 }
 
 /* Rows [start, start + count) of the Khatri–Rao product (see src/kernels/js.ts khatriRaoRows):

@@ -8,7 +8,7 @@ import { balancedInit } from "./models/balanced.ts";
 import { createModel } from "./models/index.ts";
 import type { Model } from "./models/model.ts";
 import { initGaussian } from "./models/model.ts";
-import { makeOptimizer } from "./optimizers.ts";
+import { GradientStep, makeOptimizer } from "./optimizers.ts";
 import { makeProblem, type Problem } from "./problem.ts";
 import { checkReplay, loadReplayParams, type ReplayData, replayProblem, replaySpecInput } from "./replay.ts";
 import { rngStream } from "./rng.ts";
@@ -90,9 +90,7 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const { problem, model, engine, kernels } = await setupRun(spec, options.replay);
-  const optimizer = makeOptimizer(spec, kernels);
-  const params = model.params.map((p) => p.data);
-  const grads = model.params.map((p) => new Float64Array(p.data.length));
+  const gradientStep = new GradientStep(model, makeOptimizer(spec, kernels));
 
   const thresholdSteps: Record<string, number | null> = Object.fromEntries(spec.thresholds.map((t) => [String(t), null]));
   let last = evaluate(model, problem, spec, kernels, 0, elapsed());
@@ -112,13 +110,13 @@ export async function train(input: RunSpecInput, options: TrainOptions = {}): Pr
   let step = 0;
   let stop: StopReason = "max_steps";
   while (step < spec.steps) {
-    const loss = model.iterate ? model.iterate() : model.lossAndGrad(grads);
+    const loss = model.iterate ? model.iterate() : gradientStep.gradients();
     if (Number.isNaN(initialLoss)) initialLoss = loss;
     if (!Number.isFinite(loss) || loss > spec.diverge_factor * Math.max(initialLoss, Number.MIN_VALUE)) {
       stop = "diverged";
       break;
     }
-    if (!model.iterate) optimizer.step(params, grads);
+    if (!model.iterate) gradientStep.update();
     step++;
     if (trace && step % spec.trace_every! === 0) trace.record(step, ...growthSample(model, problem, kernels));
     if (step % spec.eval_every === 0 || step === spec.steps) {

@@ -7,6 +7,7 @@ import { symmetricEigen } from "../src/linalg.ts";
 import { contractRankOne, contractRankOnes } from "../src/metrics.ts";
 import { cpTensor, mttkrp } from "../src/models/cp.ts";
 import { denseLossAndGrad, topIndices } from "../src/models/model.ts";
+import { addBlockSquares, GradientStep, makeOptimizer } from "../src/optimizers.ts";
 import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
 import { kruskal, unfoldingGram } from "../src/tensor.ts";
@@ -226,6 +227,62 @@ describe("engine gradients", () => {
     }
     const native = nativeKernels();
     if (native) expect(() => native.axpyEach(1, xs, ys.slice(1)), "mismatched lists").to.throw(TypeError, "axpyEach");
+  });
+
+  it("component chains - the Σ grad² each layer's backward returns has sumSquares' bits, in both kernel sets; other blocks stay NaN", () => {
+    const kernelSets = [jsKernels, nativeKernels()].filter((k) => k !== null);
+    // R off the lane width, so the layers' rows start at every lane
+    const configs = configurations().filter((c) => c.variant === "component");
+    expect(configs.some((c) => c.components === 19 && c.depth === 3)).to.equal(true);
+    for (const config of configs) {
+      const seen: Float64Array[] = [];
+      for (const k of kernelSets) {
+        const { model } = buildModel(config, k!);
+        const grads = model.params.map((p) => new Float64Array(p.data.length));
+        const squares = new Float64Array(grads.length).fill(Number.NaN);
+        model.lossAndGrad(grads, squares);
+        model.params.forEach((p, i) => {
+          const where = `${k!.name} ${label(config)} ${p.name}`;
+          if (p.name.includes(".M")) expect(Object.is(squares[i], k!.sumSquares(grads[i])), where).to.equal(true);
+          else expect(squares[i], where).to.be.NaN;
+        });
+        seen.push(squares);
+      }
+      for (const other of seen.slice(1)) expect(Buffer.from(other.buffer).equals(Buffer.from(seen[0].buffer)), label(config)).to.equal(true);
+    }
+  });
+
+  it("GroupRMSprop - sums handed over are added in block order between the kernel's: the bits of summing block by block", () => {
+    const rng = new Rng(9, "squares");
+    const grads = Array.from({ length: 30 }, (_, i) => Float64Array.from({ length: 1 + ((i * 11) % 37) }, () => rng.normal() * 10 ** rng.int(6)));
+    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
+      let expected = 0.5;
+      for (const g of grads) expected += 0.01 * k!.sumSquares(g);
+      for (let trial = 0; trial < 20; trial++) {
+        // trial 0: none handed over; then random subsets, so runs of every length occur
+        const squares = Float64Array.from(grads, (g) => (trial > 0 && rng.uniform() < 0.5 ? k!.sumSquares(g) : Number.NaN));
+        expect(addBlockSquares(k!, 0.5, 0.01, grads, squares), `${k!.name} trial ${trial}`).to.equal(expected);
+      }
+    }
+  });
+
+  it("GroupRMSprop - a run's steps (the model handing its sums over) have the bits of summing every block itself", () => {
+    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
+      const config = { model: "cp", variant: "component", order: 3, dim: [5, 4, 6], depth: 3, components: 19, optimizer: "grouprmsprop", lr: 0.01, seed: 3 } as const;
+      const plain = buildModel(config, k!);
+      const optimizer = makeOptimizer(plain.spec, k!);
+      const params = plain.model.params.map((p) => p.data);
+      const grads = params.map((p) => new Float64Array(p.length));
+      const run = buildModel(config, k!);
+      const step = new GradientStep(run.model, makeOptimizer(run.spec, k!));
+      for (let t = 0; t < 5; t++) {
+        const loss = plain.model.lossAndGrad(grads);
+        optimizer.step(params, grads);
+        expect(step.gradients(), `${k!.name} loss at step ${t}`).to.equal(loss);
+        step.update();
+      }
+      params.forEach((p, i) => expect(Buffer.from(step.params[i].buffer).equals(Buffer.from(p.buffer)), `${k!.name} block ${i}`).to.equal(true));
+    }
   });
 
   it("native kernels - a CP completion plan whose buffers or indices do not fit is refused, never read out of bounds", function () {

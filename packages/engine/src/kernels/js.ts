@@ -163,6 +163,7 @@ export const jsKernels: Kernels = {
         for (let r = 0; r < R; r++) gradM[o + r] = g[gi + r] * x[xj + r];
       }
     }
+    return dot(gradM, 0, gradM, 0, d * d * R);
   },
 
   khatriRaoRows(factors, dims, R, start, count, out) {

@@ -24,7 +24,7 @@ type Addon = {
   gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
   gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
   componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
-  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
+  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): number;
   khatriRaoRows(factors: Float64Array[], dims: Int32Array, R: number, start: number, count: number, out: Float64Array): void;
   unfoldingGram(x: Float64Array, before: number, p: number, after: number, out: Float64Array): void;
   symmetricEigenvalues(a: Float64Array, n: number, values: Float64Array): void;

@@ -47,9 +47,11 @@ export interface Kernels {
   componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
   /**
    * Back through one layer of component chains, in one pass over M: gradM[i][j][r] = g[i][r]·x[j][r]
-   * and gx[j][r] = Σ_i M[i][j][r]·g[i][r] (summed in i order). gx must not alias g.
+   * and gx[j][r] = Σ_i M[i][j][r]·g[i][r] (summed in i order). gx must not alias g. Returns
+   * Σ gradM² with `sumSquares`' bits, summed while each row is still in cache, so GroupRMSprop
+   * need not read gradM again.
    */
-  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): void;
+  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): number;
   /**
    * Rows [start, start + count) of the Khatri–Rao product of `factors` (each dims[n] × R; rows are
    * multi-indices, the last factor's fastest): out[b][r] = ∏_n factors[n][i_n][r], multiplied in

@@ -54,8 +54,8 @@ export class DeepChain {
     return this.out;
   }
 
-  /** Gradients of every layer from the gradient w.r.t. the end-to-end matrix (needs a prior forward). */
-  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void {
+  /** Gradients of every layer from the gradient w.r.t. the end-to-end matrix (needs a prior forward); no Σ grad² (GEMMs write them). */
+  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): undefined {
     if (this.depth === 1) {
       gradLayers[0].set(gradOut);
       return;
@@ -90,6 +90,7 @@ export class ComponentChain {
   private readonly xs: Float64Array[];
   private readonly g: Float64Array;
   private readonly gSpare: Float64Array;
+  private readonly squares: Float64Array;
 
   constructor(
     readonly d: number,
@@ -99,6 +100,7 @@ export class ComponentChain {
     this.xs = Array.from({ length: depth }, (_, l) => new Float64Array(l === 0 ? 0 : R * d));
     this.g = new Float64Array(R * d);
     this.gSpare = new Float64Array(R * d);
+    this.squares = new Float64Array(depth).fill(Number.NaN);
   }
 
   /** layers = [v, M_2, …, M_L]; returns A (d × R). */
@@ -112,18 +114,20 @@ export class ComponentChain {
     return x;
   }
 
-  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void {
+  /** Returns Σ ∂M_l² per layer as the kernels summed them while writing (NaN for v's, not summed). */
+  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): Float64Array {
     const { d, R } = this;
     if (this.depth === 1) {
       gradLayers[0].set(gradOut);
-      return;
+      return this.squares;
     }
     let g = gradOut;
     for (let l = this.depth - 1; l >= 1; l--) {
       const into = l === 1 ? gradLayers[0] : g === this.g ? this.gSpare : this.g;
-      k.componentBackward(layers[l], l === 1 ? layers[0] : this.xs[l - 1], g, gradLayers[l], into, R, d);
+      this.squares[l] = k.componentBackward(layers[l], l === 1 ? layers[0] : this.xs[l - 1], g, gradLayers[l], into, R, d);
       g = into;
     }
+    return this.squares;
   }
 }
 

@@ -8,7 +8,8 @@ import { block, denseLossAndGrad, layerStd, type Model, type ParamBlock } from "
 
 type Factorizer = {
   forward(k: Kernels, layers: Float64Array[]): Float64Array;
-  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): void;
+  /** May return Σ grad² per layer, summed while writing them (NaN where not). */
+  backward(k: Kernels, layers: Float64Array[], gradOut: Float64Array, gradLayers: Float64Array[]): ArrayLike<number> | undefined;
 };
 
 /**
@@ -75,7 +76,7 @@ export class DeepCp implements Model {
     return this.factors;
   }
 
-  lossAndGrad(grads: Float64Array[]): number {
+  lossAndGrad(grads: Float64Array[], squares?: Float64Array): number {
     const factors = this.endToEndFactors();
     // L = 1: the factors are the layers, so their gradients are written in place (copying every
     // factor's gradient through its chain each step was ~4 % of a moderate run's step)
@@ -91,12 +92,13 @@ export class DeepCp implements Model {
     }
     if (inPlace) return loss;
     this.factorizers.forEach((f, n) => {
-      f.backward(
+      const sums = f.backward(
         this.kernels,
         this.layers(n),
         this.factorGrads[n],
         this.layerIndex[n].map((i) => grads[i]),
       );
+      if (squares && sums) this.layerIndex[n].forEach((i, l) => { squares[i] = sums[l]; });
     });
     return loss;
   }

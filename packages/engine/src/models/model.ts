@@ -22,8 +22,13 @@ export interface Model {
   readonly params: ParamBlock[];
   /** The Gaussian init std of every block, in block order. */
   initStds(): number[];
-  /** Training loss (MSE over observations) and its gradient w.r.t. every block, into `grads`. */
-  lossAndGrad(grads: Float64Array[]): number;
+  /**
+   * Training loss (MSE over observations) and its gradient w.r.t. every block, into `grads`. With
+   * `squares` (NaN-filled by the caller), a model that sums a block's Σ grad² while writing it
+   * (the kernels' `sumSquares` bits) stores it at the block's index, so the optimizer need not
+   * read the block again; the other entries stay NaN.
+   */
+  lossAndGrad(grads: Float64Array[], squares?: Float64Array): number;
   /** The end-to-end tensor, full (evaluation only). */
   fullTensor(): Float64Array;
   /** Norms of all rank-one components (CP components, Tucker core terms, singular values). */
