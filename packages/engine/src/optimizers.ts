@@ -49,7 +49,7 @@ class GroupRmsProp implements Optimizer {
  * kernel in one call (a call per block cost ~10 % of a small step).
  */
 export function addBlockSquares(k: Kernels, s: number, scale: number, grads: Float64Array[], squares?: Float64Array): number {
-  if (!squares) return k.addSumSquares(s, scale, grads);
+  if (!squares || squares.length !== grads.length) return k.addSumSquares(s, scale, grads);
   for (let i = 0; i < grads.length; ) {
     if (!Number.isNaN(squares[i])) {
       s += scale * squares[i++];
