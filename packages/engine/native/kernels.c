@@ -167,9 +167,10 @@ static void scatter_row(const int32_t *rows, int t, const int32_t *modes, int si
     size_t r0 = (size_t)rows[t * 2] * R, r1 = (size_t)rows[t * 2 + 1] * R;
     const double *restrict f0 = factors[modes[0]] + r0, *restrict f1 = factors[modes[1]] + r1;
     double *restrict g0 = grads[modes[0]] + r0, *restrict g1 = grads[modes[1]] + r1;
-    for (int r = 0; r < R; r++) {
-      g0[r] += e[r] * f1[r];
-      g1[r] += e[r] * f0[r];
+    for (int r = 0; r < R; r++) { /* both factor rows read before a gradient row is written (4K aliasing) */
+      double a = e[r] * f1[r], b = e[r] * f0[r];
+      g0[r] += a;
+      g1[r] += b;
     }
     return;
   }
@@ -237,14 +238,17 @@ ALWAYS_INLINE void updates(int N, const double *restrict q, const double *restri
                            const double *restrict p2, const double *restrict p3, double *restrict E0, double *restrict E1,
                            double *restrict E2, double *restrict E3, double *restrict outerE, const double e[], int R) {
   for (int r = 0; r < R; r++) {
-    E0[r] += e[0] * q[r];
-    if (N > 1) E1[r] += e[1] * q[r];
-    if (N > 2) E2[r] += e[2] * q[r];
-    if (N > 3) E3[r] += e[3] * q[r];
+    /* the p rows are read before the E rows are written: a p row and its E row sit at the same
+       offset in equal-sized arrays, and a load after a store to the same offset mod 4 KiB waits
+       for it (4K aliasing) */
     double o = outerE[r] + e[0] * p0[r];
     if (N > 1) o = o + e[1] * p1[r];
     if (N > 2) o = o + e[2] * p2[r];
     if (N > 3) o = o + e[3] * p3[r];
+    E0[r] += e[0] * q[r];
+    if (N > 1) E1[r] += e[1] * q[r];
+    if (N > 2) E2[r] += e[2] * q[r];
+    if (N > 3) E3[r] += e[3] * q[r];
     outerE[r] = o;
   }
 }
