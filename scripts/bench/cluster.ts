@@ -6,8 +6,8 @@
  *   node --import tsx scripts/bench/cluster.ts [--out FILE] [--only sizes,submit,e2e,ingest]
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { runAggregator } from "../../packages/aggregator/src/index.ts";
@@ -18,6 +18,7 @@ import { connectNats, ensureTopology } from "../../packages/protocol/src/nats.ts
 import { ResultStore } from "../../packages/store/src/index.ts";
 import { expandRuns, loadSweepText } from "../../packages/sweep/src/index.ts";
 import { NatsServer } from "../../test/support/nats-server.ts";
+import { benchDir } from "./scratch.ts";
 
 const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";
 const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
@@ -51,7 +52,7 @@ function role(args: string[]) {
 }
 
 async function endToEnd(server: NatsServer, runs: number) {
-  const dir = mkdtempSync(join(tmpdir(), "dtf-bench-"));
+  const dir = benchDir();
   const text = sweepText("e2e", runs / 10, 10, 60);
   const file = join(dir, "s.yaml");
   writeFileSync(file, text);
@@ -109,7 +110,7 @@ async function ingest(server: NatsServer) {
     }
   }
   await Promise.all(pending);
-  const store = await ResultStore.open(mkdtempSync(join(tmpdir(), "dtf-bench-")));
+  const store = await ResultStore.open(benchDir());
   const stop = new AbortController();
   const t = performance.now();
   const aggregating = runAggregator(nc, store, { signal: stop.signal });

@@ -7,15 +7,15 @@
  *
  *   node --import tsx scripts/bench/pool.ts [--runs 500] [--kinds tiny,moderate] [--out FILE]
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
 import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
 import { loadSweepText } from "../../packages/sweep/src/index.ts";
 import { RunPool } from "../../packages/worker/src/index.ts";
+import { benchDir } from "./scratch.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -61,7 +61,7 @@ async function localRunner(kind: keyof typeof specs, threads: number) {
   const results: RunResult[] = [];
   const progress = { skip: () => undefined, start: () => undefined, finish: (r: RunResult) => void results.push(r) };
   const started = performance.now(); // includes the pool's thread start-up (≈ 0.1 s per thread)
-  await runSweepLocally(loaded, { out: mkdtempSync(join(tmpdir(), "dtf-bench-")), threads, signal: new AbortController().signal, progress });
+  await runSweepLocally(loaded, { out: benchDir(), threads, signal: new AbortController().signal, progress });
   return { wall: performance.now() - started, results };
 }
 
@@ -80,7 +80,7 @@ function job(kind: keyof typeof specs, i: number): Job {
 async function ingest(): Promise<number> {
   const points: MetricPoint[] = [];
   await train({ ...specs.moderate, steps: 5000, eval_every: 10 }, { onMetrics: (p) => points.push(p) });
-  const store = await ResultStore.open(mkdtempSync(join(tmpdir(), "dtf-bench-")));
+  const store = await ResultStore.open(benchDir());
   const started = performance.now();
   let written = 0;
   for (let run = 0; run < 20; run++) {

@@ -5,12 +5,11 @@
  *
  *   node --import tsx scripts/bench/store-commit.ts [--runs 1,7,17] [--commits 200]
  */
-import { mkdtempSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { cpus } from "node:os";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
 import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
+import { benchDir } from "./scratch.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,7 +23,7 @@ const points: MetricPoint[] = [];
 const trained = await train(spec, { onMetrics: (p) => points.push(p) });
 
 async function measure(runsPerCommit: number) {
-  const store = await ResultStore.open(mkdtempSync(join(tmpdir(), "dtf-bench-")));
+  const store = await ResultStore.open(benchDir());
   let next = 0;
   const oneCommit = async () => {
     const writes: Promise<void>[] = [];
