@@ -18,7 +18,7 @@ import { connectNats, ensureTopology } from "../../packages/protocol/src/nats.ts
 import { ResultStore } from "../../packages/store/src/index.ts";
 import { expandRuns, loadSweepText } from "../../packages/sweep/src/index.ts";
 import { NatsServer } from "../../test/support/nats-server.ts";
-import { benchDir } from "./scratch.ts";
+import { benchDir } from "./support.ts";
 
 const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";
 const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;

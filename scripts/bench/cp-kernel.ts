@@ -12,11 +12,8 @@ import { kernelsFromAddon, NATIVE_ADDON_PATH } from "../../packages/engine/src/k
 import { planCpCompletion } from "../../packages/engine/src/kernels/plan.ts";
 import { rngStream, sampleWithoutReplacement } from "../../packages/engine/src/rng.ts";
 import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
+import { arg } from "./support.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const builds = arg("builds", NATIVE_ADDON_PATH)
   .split(",")
   .map((path) => ({ path, kernels: kernelsFromAddon(resolve(path)) }));

@@ -13,13 +13,10 @@ import { join } from "node:path";
 import { type RunSpecInput, resolveRunSpec, setupRun } from "../../packages/engine/src/index.ts";
 import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
 import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
+import { arg } from "./support.ts";
 
 type Row = { id: string; spec: RunSpecInput; torch: string[]; flops: number };
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const repeats = Number(arg("repeats", "3"));
 const only = arg("rows", "");
 const withTorch = !process.argv.includes("--no-torch");

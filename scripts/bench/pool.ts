@@ -15,12 +15,8 @@ import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
 import { loadSweepText } from "../../packages/sweep/src/index.ts";
 import { RunPool } from "../../packages/worker/src/index.ts";
-import { benchDir } from "./scratch.ts";
+import { arg, benchDir } from "./support.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const runs = Number(arg("runs", "500"));
 const outFile = arg("out", "");
 const kinds = arg("kinds", "tiny,moderate").split(",") as (keyof typeof specs)[];

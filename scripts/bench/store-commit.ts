@@ -9,12 +9,8 @@ import { cpus } from "node:os";
 import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
 import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
 import { ResultStore } from "../../packages/store/src/index.ts";
-import { benchDir } from "./scratch.ts";
+import { arg, benchDir } from "./support.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const runCounts = arg("runs", "1,7,17").split(",").map(Number);
 const commits = Number(arg("commits", "200"));
 

@@ -10,11 +10,8 @@ import { join } from "node:path";
 import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
 import { resolveRunSpec } from "../../packages/engine/src/index.ts";
 import { loadSweepText } from "../../packages/sweep/src/index.ts";
+import { arg } from "./support.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const runs = Number(arg("runs", "10000"));
 const threads = Number(arg("threads", "2"));
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -14,11 +14,8 @@ import { type RunSpec, setupRun } from "../../packages/engine/src/index.ts";
 import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
 import type { RunResult } from "../../packages/protocol/src/index.ts";
 import { expandRuns, loadSweepFile } from "../../packages/sweep/src/index.ts";
+import { arg } from "./support.ts";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const file = arg("spec", join(import.meta.dirname, "..", "..", "examples", "quickstart.yaml"));
 const threads = Number(arg("threads", "2"));
 const loaded = await loadSweepFile(file);

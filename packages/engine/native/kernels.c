@@ -227,11 +227,6 @@ ALWAYS_INLINE void dots(int N, const double *restrict p0, const double *restrict
   if (N > 3) out[3] = TREE(s3);
 }
 
-static inline void dot4(const double *restrict p0, const double *restrict p1, const double *restrict p2,
-                        const double *restrict p3, const double *restrict q, int n, double out[4]) {
-  dots(4, p0, p1, p2, p3, q, n, out);
-}
-
 /* innerE rows E_j += e_j·q and outerE += e_0·p_0 + … + e_{N−1}·p_{N−1}, added in that order: one
    pass over q and outerE for N observations (rows j ≥ N are not touched). */
 ALWAYS_INLINE void updates(int N, const double *restrict q, const double *restrict p0, const double *restrict p1,
@@ -447,7 +442,7 @@ static napi_value GemmNT(napi_env env, napi_callback_info info) {
     double *ci = c + (size_t)i * n;
     int j = 0;
     for (; j + 4 <= n; j += 4) /* four independent dots per pass over a's row: the same sums as `dot` */
-      dot4(b + (size_t)j * k, b + (size_t)(j + 1) * k, b + (size_t)(j + 2) * k, b + (size_t)(j + 3) * k, ai, k, ci + j);
+      dots(4, b + (size_t)j * k, b + (size_t)(j + 1) * k, b + (size_t)(j + 2) * k, b + (size_t)(j + 3) * k, ai, k, ci + j);
     for (; j < n; j++) ci[j] = dot(ai, b + (size_t)j * k, k);
   }
   return NULL;
