@@ -12,13 +12,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Debian packages the tests need: chromium (the report's browser test, driven by playwright-core)
+# Debian packages the integration tests need (skipped with --no-system: the unit tier needs none): chromium (the report's browser test, driven by playwright-core)
 # and nats-server (cluster-mode integration tests start their own on a free loopback port), and
 # kubectl (kubernetes-client: the deploy test renders the Kubernetes overlays with kubectl kustomize).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+if [ "${1:-}" = "--no-system" ]; then missing=(); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: apt-get install ${missing[*]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check: set-up, type-check, lint, then all mocha suites. The last line printed is always
-# "N passed, N failed" (CI reads it); a failed type-check or lint counts as one failed check.
+# Every check: set-up, type-check, lint, then all mocha suites (unit and integration) under the
+# watchdog of scripts/run-mocha.sh. The last line printed is always "N passed, N failed" (CI reads
+# it); a failed type-check or lint counts as one failed check. Arguments replace the spec globs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # The native kernels must build and load here: their bit-identity tests fail instead of skipping.
@@ -10,6 +11,7 @@ export DTF_NATIVE_REQUIRED=1
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/dtf-tests-XXXXXX")
 chmod 1777 "$scratch" # as /tmp: the install test runs dtf as user nobody
 export TMPDIR="$scratch"
+out=$(mktemp -p "$scratch")
 trap 'rm -rf "$scratch"' EXIT
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
@@ -20,13 +22,12 @@ echo "== lint (biome)"
 npx biome check . || static_failed=$((static_failed + 1))
 
 echo "== tests (mocha)"
-out=$(mktemp)
-npx mocha "$@" 2>&1 | tee "$out"
+if [ $# -eq 0 ]; then set -- 'packages/*/test/**/*.test.ts' 'test/**/*.test.ts'; fi
+bash scripts/run-mocha.sh "$@" | tee "$out"
 mocha_status=${PIPESTATUS[0]}
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-rm -f "$out"
-passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
-failed=$(echo "$summary" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+passed=$(echo "$summary" | sed -nE 's/^([0-9]+) passed.*/\1/p')
+failed=$(echo "$summary" | sed -nE 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/p')
 if [ -z "$summary" ]; then passed=0; failed=1; fi
 static_passed=$((2 - static_failed))
 echo "$((passed + static_passed)) passed, $((failed + static_failed)) failed"

@@ -141,7 +141,7 @@ describe("bad input - cluster commands (real nats-server)", function () {
   it("read-only --out - an aggregator on a directory it cannot write exits 1 with the reason, no hang", async function () {
     const ro = tmp();
     try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], { stdio: "ignore" });
+      execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], { stdio: "ignore", timeout: 30_000 });
     } catch {
       this.skip(); // mounting needs root (CI runs as root); as root, permissions alone do not make a directory read-only
     }
@@ -153,7 +153,7 @@ describe("bad input - cluster commands (real nats-server)", function () {
       expect(r.stderr).to.not.match(/^\s+at /m);
       expect(Date.now() - t).to.be.below(20_000);
     } finally {
-      execFileSync("umount", ["-l", ro]);
+      execFileSync("umount", ["-l", ro], { timeout: 30_000 });
     }
   });
 

@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import { expect } from "chai";
+import { runChecked } from "./kit/processes.ts";
 
-const run = promisify(execFile);
+const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
 
 /**
@@ -14,7 +13,7 @@ const root = new URL("../", import.meta.url).pathname;
  */
 async function scratchCopy(withModules = true): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "dtf-build-"));
-  const { stdout } = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, maxBuffer: 16 << 20 });
+  const { stdout } = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root });
   for (const file of stdout.split("\0").filter(Boolean)) {
     if (!existsSync(join(root, file))) continue; // deleted in the working tree
     mkdirSync(dirname(join(dir, file)), { recursive: true });
@@ -32,7 +31,7 @@ describe("production build (npm run build)", function () {
   it("build - compiles every package; dtf then runs the JavaScript without tsx, and the sources again once they change", async () => {
     const dir = await scratchCopy();
     try {
-      await run("npm", ["run", "build"], { cwd: dir, maxBuffer: 16 << 20 });
+      await run("npm", ["run", "build"], { cwd: dir });
       for (const p of ["engine/dist/index.js", "protocol/dist/gen/dtf.js", "worker/dist/thread/entry.mjs", "cli/dist/main.js", "engine/build/dtf_kernels.node"]) {
         expect(existsSync(join(dir, "packages", p)), p).to.equal(true);
       }
@@ -62,7 +61,7 @@ describe("production build (npm run build)", function () {
     if (process.getuid?.() !== 0) this.skip(); // switching to another user needs root
     const dir = await scratchCopy(false);
     try {
-      await run("bash", [join(dir, "deploy", "docker", "install.sh"), dir], { maxBuffer: 64 << 20 });
+      await run("bash", [join(dir, "deploy", "docker", "install.sh"), dir], {});
       expect(existsSync(join(dir, "packages", "engine", "src")), "sources removed").to.equal(false);
       expect(existsSync(join(dir, "node_modules", "typescript")), "development dependencies pruned").to.equal(false);
       expect(existsSync(join(dir, "node_modules", "tsx")), "tsx is a development dependency").to.equal(false);

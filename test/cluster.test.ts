@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exampleServerConfig, serverAuthorization } from "@dtf/protocol";
@@ -7,7 +6,7 @@ import { ResultStore } from "@dtf/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
-import { bin, dtf, expectSameRows, localThenSubmit, role, rows, stopped, tmp, waitDone, writeSpec } from "./support/dtf.ts";
+import { dtf, expectSameRows, localThenSubmit, role, roleLogs, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
 import { freePort, NatsServer } from "./support/nats-server.ts";
 
 describe("cluster mode (real nats-server)", function () {
@@ -96,9 +95,7 @@ describe("cluster mode (real nats-server)", function () {
     const out = join(dir, "cluster");
     const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
     const doomed = role(["worker", "--threads", "2", "--nats", server.url, "--ack-wait-ms", "2000", "--max-deliver", "5"]);
-    for (let s = { running: 0 }; s.running < 2; await new Promise((r) => setTimeout(r, 100))) {
-      s = JSON.parse((await dtf(["status", sweepId, "--json", "--nats", server.url])).stdout);
-    }
+    await until(async () => ((await status(server.url, sweepId))?.running ?? 0) >= 2, 60_000, () => `both slots never trained:\n${roleLogs()}`, 100);
     await new Promise((r) => setTimeout(r, 500)); // both slots are training
     await stopped(doomed, "SIGKILL");
     const worker = role(["worker", "--threads", "2", "--nats", server.url, "--ack-wait-ms", "2000", "--max-deliver", "5"]);
@@ -122,13 +119,8 @@ describe("cluster mode (real nats-server)", function () {
     }
   });
 
-  async function untilDone(url: string, sweepId: string, atLeast: number) {
-    for (;;) {
-      const r = await dtf(["status", sweepId, "--json", "--nats", url]);
-      if (r.code === 0 && JSON.parse(r.stdout).done >= atLeast) return;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  }
+  const untilDone = (url: string, sweepId: string, atLeast: number) =>
+    until(async () => ((await status(url, sweepId))?.done ?? 0) >= atLeast, 120_000, () => `fewer than ${atLeast} runs done:\n${roleLogs()}`, 200);
 
   for (const what of ["aggregator", "nats-server"] as const) {
     it(`restart - ${what} restarted mid-sweep: the sweep completes with no metric point lost or duplicated`, async () => {
@@ -266,9 +258,9 @@ describe("cluster mode (real nats-server)", function () {
       // live workers keep pulling; a pull after the last ack wait is when the server gives up on it
       expect(await consumer.next({ expires: 2000 })).to.equal(null);
       const jsm = await jetstreamManager(nc);
-      const until = Date.now() + 15_000;
+      const deadline = Date.now() + 15_000;
       while ((await jsm.streams.info(STREAMS.dlq)).state.messages < 1) {
-        if (Date.now() > until) throw new Error("the job never reached the dead letters");
+        if (Date.now() > deadline) throw new Error("the job never reached the dead letters");
         await new Promise((r) => setTimeout(r, 100));
       }
       const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
@@ -291,18 +283,14 @@ describe("cluster mode (real nats-server)", function () {
     const dir = tmp();
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
-    const up = spawn(process.execPath, [bin, "up", "--workers", "1", "--threads", "2", "--port", String(port), "--out", join(dir, "out")], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const up = role(["up", "--workers", "1", "--threads", "2", "--port", String(port), "--out", join(dir, "out")]);
     try {
-      await new Promise<void>((resolve, reject) => {
-        let seen = "";
-        up.stdout!.on("data", (d: Buffer) => {
-          seen += d.toString();
-          if (seen.includes("cluster up")) resolve();
-        });
-        up.on("exit", (code) => reject(new Error(`dtf up exited (${code}): ${seen}`)));
-      });
+      await until(
+        () => up.log().includes("cluster up") || up.exitCode !== null,
+        60_000,
+        () => `dtf up did not say "cluster up": ${up.log()}`,
+      );
+      expect(up.exitCode, up.log()).to.equal(null);
       let submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", url]);
       for (let i = 0; submitted.code !== 0 && i < 50; i++) {
         await new Promise((r) => setTimeout(r, 200)); // the server may still be starting

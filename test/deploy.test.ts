@@ -1,16 +1,15 @@
-import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { CONSUMERS, kubernetesAuthConfig, NATS_ENV, STREAMS } from "@dtf/protocol";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
+import { runChecked } from "./kit/processes.ts";
 import { dtf } from "./support/dtf.ts";
 import { NatsServer } from "./support/nats-server.ts";
 
-const run = promisify(execFile);
+const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
 const OVERLAYS = ["dev", "prod"] as const;
 
@@ -19,7 +18,7 @@ type Container = { name: string; image: string; args?: string[]; env?: { name: s
 
 /** `kubectl kustomize` of an overlay (offline), as objects. */
 async function render(overlay: string): Promise<K8sObject[]> {
-  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", overlay)], { maxBuffer: 16 << 20 });
+  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", overlay)], {});
   return parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject);
 }
 

@@ -1,13 +1,13 @@
-import { type ChildProcess, execFile, execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
+import { runChecked, runToEnd } from "./kit/processes.ts";
 import { bin, dtf, expectSameRows, spawnLogged, tmp, until, writeSpec } from "./support/dtf.ts";
 
-const run = promisify(execFile);
+const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
 const NATS = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
 const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -52,10 +52,7 @@ class Hosts {
 
   /** Runs a dtf command on a host to completion. */
   async dtf(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-    return run("ip", ["netns", "exec", `dtf${this.tag}${name}`, process.execPath, bin, ...args], { env, maxBuffer: 16 << 20 }).then(
-      (r) => ({ code: 0, ...r }),
-      (err) => ({ code: err.code ?? 1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
-    );
+    return runToEnd("ip", ["netns", "exec", `dtf${this.tag}${name}`, process.execPath, bin, ...args], { env });
   }
 
   async close(): Promise<void> {
@@ -73,7 +70,7 @@ class Hosts {
 
 /** The worker's and the aggregator's arguments as the prod overlay starts them. */
 async function manifestArgs(): Promise<Record<string, string[]>> {
-  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", "prod")], { maxBuffer: 16 << 20 });
+  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", "prod")], {});
   const out: Record<string, string[]> = {};
   for (const doc of parseAllDocuments(stdout)) {
     const o = doc.toJS() as { metadata: { name: string }; spec?: { template?: { spec?: { containers: { args?: string[] }[] } } } };

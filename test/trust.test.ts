@@ -247,7 +247,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
   it("disk full - commits that fail for lack of space are logged and their messages handed back; once space is back the sweep completes with nothing lost", async function () {
     const mountPoint = tmp();
     try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore" });
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore", timeout: 30_000 });
     } catch {
       this.skip(); // mounting a small file system needs root (CI runs as root)
     }
@@ -261,7 +261,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       try {
         await until(() => aggregator.log().includes("aggregating into"), 30_000, () => aggregator.log());
         const filler = join(mountPoint, "filler");
-        spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore" }); // fills the disk
+        spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore", timeout: 60_000 }); // fills the disk
         worker = role(["worker", "--threads", "2", "--nats", server.url]);
         await until(() => aggregator.log().includes("commit failed"), 120_000, () => `no commit failed: ${aggregator.log()}`);
         rmSync(filler);
@@ -273,7 +273,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       expect(aggregator.log()).to.match(/commit failed, \d+ messages handed back for redelivery \(retried until it succeeds\): .*(space|disk|write)/i);
       await expectSameRows(local, out);
     } finally {
-      execFileSync("umount", ["-l", mountPoint]);
+      execFileSync("umount", ["-l", mountPoint], { timeout: 30_000 });
     }
   });
 });

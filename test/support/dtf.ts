@@ -1,66 +1,38 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ResultStore } from "@dtf/store";
 import { expect } from "chai";
+import { type Finished, type Logged, running, runToEnd, spawnTracked, stopped, until } from "../kit/processes.ts";
 
 /** Helpers for tests that drive the real `dtf` command (child processes) against real servers. */
 export const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
 export const tmp = () => mkdtempSync(join(tmpdir(), "dtf-cluster-"));
+export { stopped, until };
 
-export type Ran = { code: number; stdout: string; stderr: string };
+export type Ran = Finished;
 
-/** Runs `dtf ARGS` to completion. */
-export function dtf(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { maxBuffer: 64 << 20, env }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+/** Runs `dtf ARGS` to completion (killed, with code 124, after `timeoutMs`). */
+export function dtf(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 240_000): Promise<Ran> {
+  return runToEnd(process.execPath, [bin, ...args], { env, timeoutMs });
 }
 
-const live = new Set<ChildProcess & { log: () => string }>();
-
-/** The tail of every running role's output (for the message of a test that timed out). */
+/** The tail of every running child's output (for the message of a test that timed out). */
 export const roleLogs = () =>
-  [...live].map((c) => `--- dtf ${(c.spawnargs[2] ?? "").trim()} (pid ${c.pid}):\n${c.log().slice(-1500)}`).join("\n");
+  running()
+    .filter(({ child }) => "log" in child)
+    .map(({ child, label }) => `--- ${label} (pid ${child.pid}):\n${(child as Logged).log().slice(-1500)}`)
+    .join("\n");
 
 /** A long-running dtf role (worker, aggregate) as a child process; its output is kept in `log()`. */
-export function role(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
-  return spawnLogged(process.execPath, [bin, ...args], env);
+export function role(args: string[], env: NodeJS.ProcessEnv = process.env): Logged {
+  return spawnTracked(process.execPath, [bin, ...args], { env });
 }
 
 /** Any long-running child process whose output is kept in `log()` (and shown by roleLogs). */
 export function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess & { log: () => string } {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env }) as ChildProcess & { log: () => string };
-  let log = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  child.log = () => log;
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  return child;
-}
-
-export const stopped = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill(signal);
-  });
-
-/** Resolves when `what()` is true, polling; rejects with `message()` after `timeoutMs`. */
-export async function until(what: () => Promise<boolean> | boolean, timeoutMs: number, message: () => string | Promise<string>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error(await message());
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return spawnTracked(command, args, { env });
 }
 
 /** The tiny test sweep: depth 1–3 × observations (default 60, 120) × 2 seeds. */

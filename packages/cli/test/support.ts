@@ -1,29 +1,29 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+// Runs the real `dtf` command in child processes (through the test kit: bounded, never left running).
+import type { ChildProcess } from "node:child_process";
+import { exited, type Finished, runToEnd, spawnTracked } from "../../../test/kit/processes.ts";
 
 export const bin = new URL("../bin/dtf.mjs", import.meta.url).pathname;
+export { exited };
 
-/** Runs the real `dtf` command in a child process to completion. */
-export function dtf(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+/** Runs `dtf ARGS` to completion (killed, with code 124, after `timeoutMs`). */
+export function dtf(args: string[], cwd?: string, timeoutMs = 240_000): Promise<Finished> {
+  return runToEnd(process.execPath, [bin, ...args], { cwd, timeoutMs });
 }
 
-/** Starts `dtf` and resolves once its stdout has printed `lines` lines matching `pattern`. */
-export function startUntil(args: string[], pattern: RegExp, lines: number): Promise<{ child: ChildProcess; seen: string }> {
+/** Starts `dtf` and resolves once its stdout has printed `lines` lines matching `pattern` (rejects after `timeoutMs`). */
+export function startUntil(args: string[], pattern: RegExp, lines: number, timeoutMs = 120_000): Promise<{ child: ChildProcess; seen: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let seen = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      seen += d.toString();
-      if (seen.split("\n").filter((l) => pattern.test(l)).length >= lines) resolve({ child, seen });
+    const child = spawnTracked(process.execPath, [bin, ...args]);
+    const timer = setTimeout(() => reject(new Error(`dtf printed fewer than ${lines} matching lines in ${timeoutMs} ms: ${child.log()}`)), timeoutMs);
+    child.stdout!.on("data", () => {
+      if (child.log().split("\n").filter((l) => pattern.test(l)).length >= lines) {
+        clearTimeout(timer);
+        resolve({ child, seen: child.log() });
+      }
     });
-    child.on("exit", (code) => reject(new Error(`dtf exited (${code}) before printing ${lines} lines: ${seen}`)));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`dtf exited (${code}) before printing ${lines} lines: ${child.log()}`));
+    });
   });
 }
-
-/** Resolves with the exit code (or signal) once the child ends. */
-export const exited = (child: ChildProcess) =>
-  new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));

@@ -1,19 +1,8 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-
-const bin = new URL("../bin/dtf.mjs", import.meta.url).pathname;
-
-/** Runs the real `dtf` command in a child process. */
-function dtf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { dtf } from "./support.ts";
 
 const small = ["--order", "3", "--dim", "5", "--components", "25", "--observations", "60", "--steps", "100", "--eval-every", "25"];
 

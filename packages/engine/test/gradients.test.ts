@@ -1,6 +1,5 @@
 import { expect } from "chai";
 import { jsKernels } from "../src/kernels/js.ts";
-import { nativeKernels } from "../src/kernels/native.ts";
 import { planCpCompletion } from "../src/kernels/plan.ts";
 import type { CpCompletionPlan } from "../src/kernels/types.ts";
 import { symmetricEigen } from "../src/linalg.ts";
@@ -12,6 +11,7 @@ import { Rng } from "../src/rng.ts";
 import type { RunSpecInput } from "../src/spec.ts";
 import { kruskal, unfoldingGram } from "../src/tensor.ts";
 import { buildModel } from "./support/helpers.ts";
+import { itWithBothKernels } from "./support/kernel-sets.ts";
 
 /** Every model × depth 1–3 × order 2–4 (matrix: order 2 only), small enough for finite differences. */
 function configurations(): RunSpecInput[] {
@@ -102,16 +102,10 @@ describe("engine gradients", () => {
     }
   });
 
-  it("native kernels - bit-identical to the TypeScript kernels for every model", function () {
-    const native = nativeKernels();
-    if (!native) {
-      // the test command sets DTF_NATIVE_REQUIRED: there, a missing addon is a failure, not a skip
-      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon (packages/engine/build/dtf_kernels.node) did not build or load");
-      this.skip();
-    }
+  itWithBothKernels("native kernels - bit-identical to the TypeScript kernels for every model", ({ native }) => {
     for (const config of configurations()) {
       const js = buildModel(config, jsKernels).model;
-      const nat = buildModel(config, native!).model;
+      const nat = buildModel(config, native).model;
       const gj = js.params.map((p) => new Float64Array(p.data.length));
       const gn = nat.params.map((p) => new Float64Array(p.data.length));
       expect(nat.lossAndGrad(gn), label(config)).to.equal(js.lossAndGrad(gj));
@@ -119,7 +113,7 @@ describe("engine gradients", () => {
     }
   });
 
-  it("cp tensor - blocked Khatri–Rao × last factor equals the plain sum to rounding, with the same bits from both kernel sets", () => {
+  itWithBothKernels("cp tensor - blocked Khatri–Rao × last factor equals the plain sum to rounding, with the same bits from both kernel sets", ({ native }) => {
     const rng = new Rng(3, "cp-tensor");
     // order 2, 3 and 4; R large enough that the 2^16-double block holds fewer rows than there are
     for (const [dims, R] of [[[7, 5], 9], [[6, 5, 4], 11], [[9, 7, 5, 3], 2000]] as const) {
@@ -127,15 +121,12 @@ describe("engine gradients", () => {
       const plain = kruskal(factors, [...dims], R);
       const fast = cpTensor(jsKernels, factors, [...dims], R);
       fast.forEach((x, i) => expect(x, `${dims} entry ${i}`).to.be.closeTo(plain[i], 1e-12 * Math.sqrt(R)));
-      const native = nativeKernels();
-      if (native) expect(Buffer.from(cpTensor(native, factors, [...dims], R).buffer).equals(Buffer.from(fast.buffer)), `${dims}`).to.equal(true);
+      expect(Buffer.from(cpTensor(native, factors, [...dims], R).buffer).equals(Buffer.from(fast.buffer)), `${dims}`).to.equal(true);
     }
   });
 
-  it("evaluation - γ of many components at once has the bits of one contraction each (both kernel sets); the top k by selection", () => {
+  itWithBothKernels("evaluation - γ of many components at once has the bits of one contraction each (both kernel sets); the top k by selection", ({ both: kernels }) => {
     const rng = new Rng(5, "gamma");
-    const kernels = [jsKernels, nativeKernels()].filter((k) => k !== null);
-    if (process.env.DTF_NATIVE_REQUIRED) expect(kernels, "the native kernels").to.have.length(2);
     // orders 2–4; [200, 200, 3] has 40 000 rows, so the GEMM takes one set at a time
     for (const [dims, count] of [[[7, 5], 3], [[6, 5, 4], 10], [[3, 9, 2, 5], 7], [[200, 200, 3], 9]] as const) {
       const t = Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal());
@@ -157,16 +148,14 @@ describe("engine gradients", () => {
     }
   });
 
-  it("evaluation kernels - unfolding Grams and Jacobi eigenvalues: the same bits from both kernel sets, equal to the definitions to rounding", () => {
+  itWithBothKernels("evaluation kernels - unfolding Grams and Jacobi eigenvalues: the same bits from both kernel sets, equal to the definitions to rounding", ({ both: kernels, native }) => {
     const rng = new Rng(9, "evaluation");
-    const kernels = [jsKernels, nativeKernels()].filter((k) => k !== null);
-    if (process.env.DTF_NATIVE_REQUIRED) expect(kernels, "the native kernels").to.have.length(2);
     // every mode of orders 2–4, and a mode longer than the native kernel's 256-value column scratch
     for (const dims of [[7, 5], [6, 5, 4], [3, 9, 2, 5], [300, 3]]) {
       const x = Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal());
       dims.forEach((d, n) => {
-        const [js, native] = kernels.map((k) => unfoldingGram(x, dims, n, k));
-        if (native) expect(Buffer.from(native.buffer).equals(Buffer.from(js.buffer)), `gram ${dims} mode ${n}`).to.equal(true);
+        const [js, fromNative] = kernels.map((k) => unfoldingGram(x, dims, n, k));
+        expect(Buffer.from(fromNative.buffer).equals(Buffer.from(js.buffer)), `gram ${dims} mode ${n}`).to.equal(true);
         const before = dims.slice(0, n).reduce((a, b) => a * b, 1);
         const after = dims.slice(n + 1).reduce((a, b) => a * b, 1);
         for (const [i, j] of [[0, 0], [d - 1, 0], [Math.floor(d / 2), d - 1]]) {
@@ -198,9 +187,8 @@ describe("engine gradients", () => {
     });
     values.forEach((v, i) => expect(v, `λ${i}`).to.be.closeTo(lambda[i], 1e-12));
     expect(Array.from(values), "the linalg routine's values").to.deep.equal(Array.from(symmetricEigen(m, n).values));
-    if (nativeValues) expect(Buffer.from(nativeValues.buffer).equals(Buffer.from(values.buffer)), "eigenvalues").to.equal(true);
-    const native = nativeKernels();
-    if (native) {
+    expect(Buffer.from(nativeValues.buffer).equals(Buffer.from(values.buffer)), "eigenvalues").to.equal(true);
+    {
       expect(() => native.unfoldingGram(new Float64Array(5), 2, 2, 2, new Float64Array(4)), "short x").to.throw(TypeError, "unfoldingGram");
       expect(() => native.symmetricEigenvalues(new Float64Array(8), 3, new Float64Array(3)), "short a").to.throw(TypeError, "symmetricEigenvalues");
       const f = [new Float64Array(6), new Float64Array(6)];
@@ -210,7 +198,7 @@ describe("engine gradients", () => {
     }
   });
 
-  it("optimizer kernels - all blocks in one call: the same bits as block by block, in both kernel sets, for as many blocks as a model can have", () => {
+  itWithBothKernels("optimizer kernels - all blocks in one call: the same bits as block by block, in both kernel sets, for as many blocks as a model can have", ({ both, native }) => {
     const rng = new Rng(5, "blocks");
     // order 8 × depth 32 + a Tucker core = 257 blocks, of sizes off the lane width
     const xs = Array.from({ length: 257 }, (_, i) => Float64Array.from({ length: 1 + ((i * 7) % 23) }, () => rng.normal()));
@@ -219,31 +207,29 @@ describe("engine gradients", () => {
     const ys = xs.map((x) => x.map((v) => v * 3));
     const byBlock = ys.map((y) => Float64Array.from(y));
     xs.forEach((x, i) => jsKernels.axpy(-0.5, x, byBlock[i]));
-    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
-      expect(k!.addSumSquares(0.25, 0.01, xs), k!.name).to.equal(expected);
+    for (const k of both) {
+      expect(k.addSumSquares(0.25, 0.01, xs), k.name).to.equal(expected);
       const together = ys.map((y) => Float64Array.from(y));
-      k!.axpyEach(-0.5, xs, together);
-      together.forEach((y, i) => expect(Buffer.from(y.buffer).equals(Buffer.from(byBlock[i].buffer)), `${k!.name} block ${i}`).to.equal(true));
+      k.axpyEach(-0.5, xs, together);
+      together.forEach((y, i) => expect(Buffer.from(y.buffer).equals(Buffer.from(byBlock[i].buffer)), `${k.name} block ${i}`).to.equal(true));
     }
-    const native = nativeKernels();
-    if (native) expect(() => native.axpyEach(1, xs, ys.slice(1)), "mismatched lists").to.throw(TypeError, "axpyEach");
+    expect(() => native.axpyEach(1, xs, ys.slice(1)), "mismatched lists").to.throw(TypeError, "axpyEach");
   });
 
-  it("component chains - the Σ grad² each layer's backward returns has sumSquares' bits, in both kernel sets; other blocks stay NaN", () => {
-    const kernelSets = [jsKernels, nativeKernels()].filter((k) => k !== null);
+  itWithBothKernels("component chains - the Σ grad² each layer's backward returns has sumSquares' bits, in both kernel sets; other blocks stay NaN", ({ both: kernelSets }) => {
     // R off the lane width, so the layers' rows start at every lane
     const configs = configurations().filter((c) => c.variant === "component");
     expect(configs.some((c) => c.components === 19 && c.depth === 3)).to.equal(true);
     for (const config of configs) {
       const seen: Float64Array[] = [];
       for (const k of kernelSets) {
-        const { model } = buildModel(config, k!);
+        const { model } = buildModel(config, k);
         const grads = model.params.map((p) => new Float64Array(p.data.length));
         const squares = new Float64Array(grads.length).fill(Number.NaN);
         model.lossAndGrad(grads, squares);
         model.params.forEach((p, i) => {
-          const where = `${k!.name} ${label(config)} ${p.name}`;
-          if (p.name.includes(".M")) expect(Object.is(squares[i], k!.sumSquares(grads[i])), where).to.equal(true);
+          const where = `${k.name} ${label(config)} ${p.name}`;
+          if (p.name.includes(".M")) expect(Object.is(squares[i], k.sumSquares(grads[i])), where).to.equal(true);
           else expect(squares[i], where).to.be.NaN;
         });
         seen.push(squares);
@@ -252,52 +238,47 @@ describe("engine gradients", () => {
     }
   });
 
-  it("GroupRMSprop - sums handed over are added in block order between the kernel's: the bits of summing block by block", () => {
+  itWithBothKernels("GroupRMSprop - sums handed over are added in block order between the kernel's: the bits of summing block by block", ({ both }) => {
     const rng = new Rng(9, "squares");
     const grads = Array.from({ length: 30 }, (_, i) => Float64Array.from({ length: 1 + ((i * 11) % 37) }, () => rng.normal() * 10 ** rng.int(6)));
-    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
+    for (const k of both) {
       let expected = 0.5;
-      for (const g of grads) expected += 0.01 * k!.sumSquares(g);
+      for (const g of grads) expected += 0.01 * k.sumSquares(g);
       for (let trial = 0; trial < 20; trial++) {
         // trial 0: none handed over; then random subsets, so runs of every length occur
-        const squares = Float64Array.from(grads, (g) => (trial > 0 && rng.uniform() < 0.5 ? k!.sumSquares(g) : Number.NaN));
-        expect(addBlockSquares(k!, 0.5, 0.01, grads, squares), `${k!.name} trial ${trial}`).to.equal(expected);
+        const squares = Float64Array.from(grads, (g) => (trial > 0 && rng.uniform() < 0.5 ? k.sumSquares(g) : Number.NaN));
+        expect(addBlockSquares(k, 0.5, 0.01, grads, squares), `${k.name} trial ${trial}`).to.equal(expected);
       }
     }
   });
 
-  it("GroupRMSprop - a run's steps (the model handing its sums over) have the bits of summing every block itself", () => {
-    for (const k of [jsKernels, nativeKernels()].filter((k) => k !== null)) {
+  itWithBothKernels("GroupRMSprop - a run's steps (the model handing its sums over) have the bits of summing every block itself", ({ both }) => {
+    for (const k of both) {
       const config = { model: "cp", variant: "component", order: 3, dim: [5, 4, 6], depth: 3, components: 19, optimizer: "grouprmsprop", lr: 0.01, seed: 3 } as const;
-      const plain = buildModel(config, k!);
-      const optimizer = makeOptimizer(plain.spec, k!);
+      const plain = buildModel(config, k);
+      const optimizer = makeOptimizer(plain.spec, k);
       const params = plain.model.params.map((p) => p.data);
       const grads = params.map((p) => new Float64Array(p.length));
-      const run = buildModel(config, k!);
-      const step = new GradientStep(run.model, makeOptimizer(run.spec, k!));
+      const run = buildModel(config, k);
+      const step = new GradientStep(run.model, makeOptimizer(run.spec, k));
       for (let t = 0; t < 5; t++) {
         const loss = plain.model.lossAndGrad(grads);
         optimizer.step(params, grads);
-        expect(step.gradients(), `${k!.name} loss at step ${t}`).to.equal(loss);
+        expect(step.gradients(), `${k.name} loss at step ${t}`).to.equal(loss);
         step.update();
       }
-      params.forEach((p, i) => expect(Buffer.from(step.params[i].buffer).equals(Buffer.from(p.buffer)), `${k!.name} block ${i}`).to.equal(true));
+      params.forEach((p, i) => expect(Buffer.from(step.params[i].buffer).equals(Buffer.from(p.buffer)), `${k.name} block ${i}`).to.equal(true));
     }
   });
 
-  it("native kernels - a CP completion plan whose buffers or indices do not fit is refused, never read out of bounds", function () {
-    const native = nativeKernels();
-    if (!native) {
-      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon did not build or load");
-      this.skip();
-    }
+  itWithBothKernels("native kernels - a CP completion plan whose buffers or indices do not fit is refused, never read out of bounds", ({ native }) => {
     const dims = [4, 3, 5];
     const R = 6;
     const observed = Int32Array.from([0, 7, 13, 22, 31, 44, 58]);
     const fresh = () => planCpCompletion(dims, R, observed, Float64Array.from(observed, (i) => i / 10));
     const factors = dims.map((d) => Float64Array.from({ length: d * R }, (_, i) => Math.sin(i)));
     const grads = () => dims.map((d) => new Float64Array(d * R));
-    expect(native!.cpCompletion(fresh(), factors, grads())).to.equal(jsKernels.cpCompletion(fresh(), factors, grads()));
+    expect(native.cpCompletion(fresh(), factors, grads())).to.equal(jsKernels.cpCompletion(fresh(), factors, grads()));
     const broken: [string, (p: CpCompletionPlan) => CpCompletionPlan][] = [
       ["a row index out of its factor", (p) => ({ ...p, outerRows: p.outerRows.map(() => 99) })],
       ["an observation's inner row out of range", (p) => ({ ...p, obsInner: p.obsInner.map(() => 1000) })],
@@ -306,14 +287,14 @@ describe("engine gradients", () => {
       ["too few values", (p) => ({ ...p, obsValue: new Float64Array(1) })],
     ];
     for (const [what, breakIt] of broken) {
-      expect(() => native!.cpCompletion(breakIt(fresh()), factors, grads()), what).to.throw(TypeError, "cpCompletion");
+      expect(() => native.cpCompletion(breakIt(fresh()), factors, grads()), what).to.throw(TypeError, "cpCompletion");
     }
-    expect(() => native!.cpCompletion(fresh(), [factors[0], factors[1], new Float64Array(5)], grads()), "a factor of the wrong size").to.throw(TypeError, "cpCompletion");
+    expect(() => native.cpCompletion(fresh(), [factors[0], factors[1], new Float64Array(5)], grads()), "a factor of the wrong size").to.throw(TypeError, "cpCompletion");
     // an observation listed twice (a hand-made dump) still gives the TypeScript kernel's bits
     const twice = Int32Array.from([0, 1, 2, 3, 3, 4, 5, 20, 21, 21, 22]);
     const repeated = () => planCpCompletion(dims, R, twice, Float64Array.from(twice, (i, k) => i / 10 + k));
     const [gn, gj] = [grads(), grads()];
-    expect(native!.cpCompletion(repeated(), factors, gn)).to.equal(jsKernels.cpCompletion(repeated(), factors, gj));
+    expect(native.cpCompletion(repeated(), factors, gn)).to.equal(jsKernels.cpCompletion(repeated(), factors, gj));
     gn.forEach((g, n) => expect(Buffer.from(g.buffer).equals(Buffer.from(gj[n].buffer)), `mode ${n}`).to.equal(true));
   });
 });

@@ -7,6 +7,7 @@ import { Rng, sampleWithoutReplacement } from "../src/rng.ts";
 import { resolveRunSpec } from "../src/spec.ts";
 import { train } from "../src/train.ts";
 import { expectRejects } from "./support/helpers.ts";
+import { itWithBothKernels } from "./support/kernel-sets.ts";
 
 const small = { model: "cp", order: 3, dim: 6, components: 12, target_rank: 2, observations: 100, init_std: 0.05, lr: 0.01, steps: 300, eval_every: 50 };
 
@@ -19,12 +20,7 @@ describe("trainer", () => {
     expect(strip(runs[0])).to.deep.equal(strip(runs[1]));
   });
 
-  it("determinism - native and TypeScript kernels give bit-identical runs", async function () {
-    const { nativeKernels } = await import("../src/kernels/native.ts");
-    if (!nativeKernels()) {
-      if (process.env.DTF_NATIVE_REQUIRED) throw new Error("the native addon did not build or load");
-      this.skip();
-    }
+  itWithBothKernels("determinism - native and TypeScript kernels give bit-identical runs", async () => {
     const a = await train({ ...small, depth: 2, engine: "native" });
     const b = await train({ ...small, depth: 2, engine: "js" });
     expect(a.engine).to.equal("native");

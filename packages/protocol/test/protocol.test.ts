@@ -68,7 +68,7 @@ describe("protocol", () => {
 
   it("schema lint - buf lint passes on proto/", () => {
     const buf = `${root}node_modules/.bin/buf`;
-    const out = execFileSync(buf, ["lint"], { cwd: root, encoding: "utf8" });
+    const out = execFileSync(buf, ["lint"], { cwd: root, encoding: "utf8", timeout: 60_000 });
     expect(out.trim()).to.equal("");
   });
 

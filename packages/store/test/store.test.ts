@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { type MetricPoint, type RunSpecInput, resolveRunSpec, train } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";
+import { runToEnd } from "../../../test/kit/processes.ts";
 import { ResultStore, StoreError, serveSnapshots } from "../src/index.ts";
 
 const execFileAsync = promisify(execFile);
@@ -172,7 +173,7 @@ describe("result store", () => {
   it("full disk - a commit that cannot be written fails for its writers, keeps none of their rows, and the store commits again once there is room", async function () {
     const disk = fresh();
     try {
-      await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk]);
+      await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], { timeout: 30_000 });
     } catch (err) {
       console.log(`      skipped: mounting a small tmpfs is not permitted here (${(err as Error).message.split("\n")[0]})`);
       this.skip();
@@ -219,7 +220,7 @@ describe("result store", () => {
       expect(await stored(store)).to.deep.equal(expected);
     } finally {
       await store?.close().catch(() => undefined);
-      await execFileAsync("umount", ["--lazy", disk]);
+      await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
     }
   });
 
@@ -364,11 +365,11 @@ describe("result store", () => {
     await store.writeResult(job, result);
     // a second process: DuckDB refuses it the locked file; openForReading asks the writer for a snapshot
     // (asynchronously: this process must keep serving while the child waits)
-    const child = await execFileAsync(
+    const child = await runToEnd(
       process.execPath,
       ["--import", "tsx", "-e", `const { openForReading } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)}); const s = await openForReading(${JSON.stringify(dir)}); console.log(JSON.stringify(await s.query("SELECT count(*)::INTEGER AS n FROM metrics"))); await s.close();`],
-      { encoding: "utf8" },
-    ).catch((e: { stdout: string; stderr: string }) => e);
+      { timeoutMs: 60_000 },
+    );
     expect(child.stderr).to.equal("");
     expect(JSON.parse(child.stdout)).to.deep.equal([{ n: points.length }]);
     await stop();
