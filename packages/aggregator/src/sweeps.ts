@@ -1,11 +1,9 @@
-import { type RunSpecInput, resolveRunSpec } from "@dtf/engine";
+// The sweeps the aggregator has met: their KV records, checked, and the ids of their runs.
 import { type Job, KEYS, type SweepInfo } from "@dtf/protocol";
 import type { ResultStore } from "@dtf/store";
-import { expandRuns, runIdOf, type SweepSpec, sweepIdOf } from "@dtf/sweep";
+import { expandRuns, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import type { KV } from "@nats-io/kv";
-
-/** A message the aggregator refuses to store; the reason goes with its dead letter. */
-export class Rejected extends Error {}
+import { checkJob, Rejected } from "./rules.ts";
 
 /** What the aggregator knows of one sweep: its record and the ids of its runs. */
 export type KnownSweep = { info: SweepInfo; sweep: SweepSpec; runIds: Set<string> };
@@ -48,16 +46,7 @@ export class SweepRegistry {
   /** Checks that `job` is a run of its sweep: its point recomputes to its run id, and so does its spec. */
   async checkJob(job: Job): Promise<KnownSweep> {
     const known = await this.get(job.sweep_id);
-    if (!known.runIds.has(job.run_id)) throw new Rejected(`run ${job.run_id} is not a run of sweep ${job.sweep_id}`);
-    let fromPoint: string;
-    try {
-      fromPoint = runIdOf(resolveRunSpec({ ...known.sweep.base, ...job.point } as RunSpecInput));
-    } catch {
-      fromPoint = "";
-    }
-    if (fromPoint !== job.run_id || runIdOf(job.spec) !== job.run_id) {
-      throw new Rejected(`the point or spec sent with run ${job.run_id} is not that run's`);
-    }
+    checkJob(job, known.sweep, known.runIds);
     return known;
   }
 }

@@ -28,7 +28,3 @@ export class ArgumentError extends DtfError {
   }
 }
 
-/** Raises an ArgumentError when `cond` is false; the message is only built on failure (hot paths). */
-export function assertArg(cond: boolean, argument: string, fn: string, message: () => string): asserts cond {
-  if (!cond) throw ArgumentError.format(argument, fn, message());
-}

@@ -1,5 +1,4 @@
 import type { SpecIssue } from "./errors.ts";
-import type { RunSpec } from "./spec.ts";
 
 /**
  * Upper bounds on every size a spec can ask for, checked before anything is allocated. They come
@@ -31,6 +30,25 @@ export const LIMITS = {
 
 const product = (xs: number[]) => xs.reduce((p, x) => p * x, 1);
 
+/**
+ * The fields of a resolved run spec that its sizes depend on (spec.ts's RunSpec has them all; named
+ * here so that this module, which spec.ts imports, imports nothing back).
+ */
+export type SizedSpec = {
+  model: string;
+  variant: string;
+  problem: string;
+  dim: number[];
+  depth: number;
+  width: number[];
+  components: number;
+  core_rank: number[];
+  observations: number;
+  steps: number;
+  eval_every: number;
+  trace_every?: number;
+};
+
 /** Weights of a depth-L chain producing a rows × cols matrix through `width` (see DeepChain). */
 function chainParameters(rows: number, cols: number, depth: number, width: number): number {
   if (depth === 1) return rows * cols;
@@ -38,7 +56,7 @@ function chainParameters(rows: number, cols: number, depth: number, width: numbe
 }
 
 /** Number of float64 weights the model of `spec` trains (no allocation). */
-export function parameterCount(spec: RunSpec): number {
+export function parameterCount(spec: SizedSpec): number {
   const { dim, depth, width, components: R } = spec;
   if (spec.model === "matrix") return chainParameters(dim[0], dim[1], depth, width[0]);
   if (spec.model === "nuclear") return dim[0] * dim[1];
@@ -50,7 +68,7 @@ export function parameterCount(spec: RunSpec): number {
 }
 
 /** The bounds that depend on several fields together; issues name the field to change. */
-export function checkFootprint(spec: RunSpec, at: (key: string) => string): SpecIssue[] {
+export function checkFootprint(spec: SizedSpec, at: (key: string) => string): SpecIssue[] {
   const issues: SpecIssue[] = [];
   const entries = product(spec.dim);
   if (entries > LIMITS.entries) {
@@ -94,7 +112,7 @@ export function checkFootprint(spec: RunSpec, at: (key: string) => string): Spec
 }
 
 /** Rank-one components the model reports (CP components, singular values, Tucker core terms). */
-export function componentCount(spec: RunSpec): number {
+export function componentCount(spec: SizedSpec): number {
   if (spec.model === "matrix" || spec.model === "nuclear") return Math.min(spec.dim[0], spec.dim[1]);
   if (spec.model === "tucker") return product(spec.core_rank);
   return spec.components;

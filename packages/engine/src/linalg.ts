@@ -106,22 +106,6 @@ export function numericalRank(values: ArrayLike<number>, relTol: number): number
   return count;
 }
 
-/** C = A·B with A (m×k), B (k×n), row-major; i-k-j order so the inner loop is contiguous. */
-export function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: number, out?: Float64Array) {
-  const c = out ?? new Float64Array(m * n);
-  c.fill(0);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const aip = a[i * k + p];
-      if (aip === 0) continue;
-      const bo = p * n;
-      const co = i * n;
-      for (let j = 0; j < n; j++) c[co + j] += aip * b[bo + j];
-    }
-  }
-  return c;
-}
-
 export type Svd = { values: Float64Array; u: Float64Array[]; v: Float64Array[] };
 
 /**

@@ -158,7 +158,17 @@ export async function whileClusterRecovers<T>(op: () => Promise<T>, budgetMs = 2
     }
   }
 }
-const isExists = (err: unknown) => /already in use|exists/i.test(String((err as Error).message));
+/**
+ * The server's error codes (nats-server errors.json) for a stream or consumer created meanwhile by
+ * another process: stream name in use (10058), consumer name exists (10013), consumer already
+ * exists (10105; 10148 on newer servers).
+ */
+const ALREADY_EXISTS = new Set([10058, 10013, 10105, 10148]);
+const isExists = (err: unknown) => err instanceof JetStreamApiError && ALREADY_EXISTS.has(err.code);
+
+/** A KV create (or another expected-last-sequence write) that found the key written: code 10071 or 10164. */
+export const isWrongLastSequence = (err: unknown) =>
+  isApiError(err, JetStreamApiCodes.StreamWrongLastSequence) || isApiError(err, JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 /** Runs `info`; on "not found" (and only then) creates the object, tolerating a concurrent creator. */
 async function infoOrCreate(info: () => Promise<unknown>, notFound: number, create: () => Promise<unknown>): Promise<void> {

@@ -1,3 +1,4 @@
+import { DtfError } from "@dtf/engine";
 import { LineCounter, parseDocument } from "yaml";
 
 /**
@@ -6,7 +7,7 @@ import { LineCounter, parseDocument } from "yaml";
  */
 export type SpecSource = { data: unknown; file: string; locate(path: (string | number)[]): string };
 
-export class SpecParseError extends Error {}
+export class SpecParseError extends DtfError {}
 
 export function parseSpecText(text: string, file: string): SpecSource {
   if (file.endsWith(".json")) {

@@ -7,11 +7,11 @@ import { DEFAULTS } from "@dtf/protocol";
 import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
+import { type ParsedArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
+import { parseCommandArgs } from "../options.ts";
 
-export const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
 const HOUR_MS = 3_600_000;
 
 export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --creds FILE | --user U --password P | --token T,
@@ -56,7 +56,7 @@ export async function withNats<T>(args: ParsedArgs, name: string, act: (nc: Nats
 }
 
 export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS, "max_runs"], ["help"]);
+  const args = parseCommandArgs("submit", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const loaded = await loadSweepArg(args);
   return withNats(args, "dtf-submit", async (nc) => {
@@ -69,7 +69,7 @@ export async function submitCommand(argv: string[], out: (l: string) => void): P
 }
 
 export async function workerCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS, "threads", "port", "host", "grace_ms", "max_deliver", "ack_wait_ms"], ["help"]);
+  const args = parseCommandArgs("worker", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const threads = intFlag(args, "threads", 1, MAX_THREADS, availableParallelism());
   const port = args.values.port ? intFlag(args, "port", 0, 65_535, 0) : undefined;
@@ -87,7 +87,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
 }
 
 export async function aggregateCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS, "out", "sweep"], ["help"]);
+  const args = parseCommandArgs("aggregate", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const raw = args.values.out?.at(-1);
   if (raw === undefined) throw new UsageError("--out DIR is required (the result store's directory)");
@@ -119,10 +119,10 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
 async function onSweep(
   argv: string[],
   out: (l: string) => void,
-  flags: string[],
+  command: "status" | "cancel" | "dlq",
   act: (nc: NatsConnection, sweepId: string, args: ParsedArgs) => Promise<void>,
 ): Promise<number> {
-  const args = parseArgs(argv, [...NATS_FLAGS], ["help", ...flags]);
+  const args = parseCommandArgs(command, argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
@@ -133,7 +133,7 @@ async function onSweep(
 }
 
 export const statusCommand = (argv: string[], out: (l: string) => void) =>
-  onSweep(argv, out, ["json"], async (nc, sweepId, args) => {
+  onSweep(argv, out, "status", async (nc, sweepId, args) => {
     const s = await sweepStatus(nc, sweepId);
     const eta = s.etaMs !== null && s.done < s.total ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : "";
     out(
@@ -144,12 +144,12 @@ export const statusCommand = (argv: string[], out: (l: string) => void) =>
   });
 
 export const cancelCommand = (argv: string[], out: (l: string) => void) =>
-  onSweep(argv, out, [], async (nc, sweepId) => {
+  onSweep(argv, out, "cancel", async (nc, sweepId) => {
     out(`${sweepId}: cancelled, ${await cancelSweep(nc, sweepId)} queued jobs removed`);
   });
 
 export const dlqCommand = (argv: string[], out: (l: string) => void) =>
-  onSweep(argv, out, ["requeue"], async (nc, sweepId, args) => {
+  onSweep(argv, out, "dlq", async (nc, sweepId, args) => {
     if (args.flags.has("requeue")) {
       const r = await requeueDeadLetters(nc, sweepId);
       out(`${r.requeued} dead jobs requeued${r.kept ? `, ${r.kept} letters that are not jobs kept` : ""}`);
@@ -158,7 +158,7 @@ export const dlqCommand = (argv: string[], out: (l: string) => void) =>
 
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["workers", "out", "port", "store_dir", "threads"], ["help"]);
+  const args = parseCommandArgs("up", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const port = intFlag(args, "port", 1, 65_535, 4222);
   const workers = intFlag(args, "workers", 0, 64, 2);

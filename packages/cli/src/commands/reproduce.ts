@@ -8,11 +8,12 @@ import { runSweepLocally } from "@dtf/coordinator/local";
 import { type ReproducedSweep, writeReport, writeReproductionIndex } from "@dtf/report";
 import { ResultStore } from "@dtf/store";
 import type { LoadedSweep } from "@dtf/sweep";
-import { type ParsedArgs, parseArgs, showHelp } from "../args.ts";
+import { type ParsedArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepPath, MAX_THREADS, outputDir } from "../inputs.ts";
+import { parseCommandArgs } from "../options.ts";
 import { ProgressDisplay } from "../progress.ts";
-import { NATS_FLAGS, shutdownSignal, withNats } from "./cluster.ts";
+import { shutdownSignal, withNats } from "./cluster.ts";
 
 /**
  * The sweeps behind each figure (docs/results.md) and the claims that are its verdict. F-2 is
@@ -63,7 +64,7 @@ export function specNames(figures: string[]): { figure: string; name: string; cl
 }
 
 export async function reproduceCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["out", "threads", "specs", ...NATS_FLAGS], ["help", "quick", "full"]);
+  const args = parseCommandArgs("reproduce", argv);
   if (args.flags.has("help")) return showHelp(out, REPRODUCE_HELP);
   if (args.flags.has("quick") && args.flags.has("full")) throw new UsageError("choose one of --quick and --full");
   const size = args.flags.has("full") ? "full" : "quick";

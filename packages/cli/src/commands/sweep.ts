@@ -2,9 +2,10 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_MAX_RUNS, expandRuns } from "@dtf/sweep";
-import { coerce, type ParsedArgs, parseArgs, showHelp } from "../args.ts";
+import { coerce, type ParsedArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
+import { parseCommandArgs } from "../options.ts";
 import { ProgressDisplay } from "../progress.ts";
 
 export const PLAN_HELP = `dtf plan SPEC.yaml [--max-runs N] [--show K]
@@ -35,7 +36,7 @@ Writes the store's tables (sweeps, runs, metrics, component_norms) as CSV or Par
 (default OUTDIR: DIR/export).`;
 
 export async function planCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["max_runs", "show"], ["help"]);
+  const args = parseCommandArgs("plan", argv);
   if (args.flags.has("help")) return showHelp(out, PLAN_HELP);
   const loaded = await loadSweepArg(args);
   const show = intFlag(args, "show", 1, 1_000_000, 10);
@@ -50,7 +51,7 @@ export async function planCommand(argv: string[], out: (l: string) => void): Pro
 }
 
 export async function runCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["out", "threads", "max_runs"], ["help"]);
+  const args = parseCommandArgs("run", argv);
   if (args.flags.has("help")) return showHelp(out, RUN_HELP);
   const loaded = await loadSweepArg(args);
   const threads = intFlag(args, "threads", 1, MAX_THREADS, availableParallelism());
@@ -96,7 +97,7 @@ async function storeDir(args: ParsedArgs): Promise<string> {
 }
 
 export async function exportCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["format", "to"], ["help"]);
+  const args = parseCommandArgs("export", argv);
   if (args.flags.has("help")) return showHelp(out, EXPORT_HELP);
   const dir = await storeDir(args);
   const format = args.values.format?.at(-1) ?? "csv";
@@ -113,7 +114,7 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
 }
 
 export async function reportCommand(argv: string[], out: (l: string) => void): Promise<number> {
-  const args = parseArgs(argv, ["out", "figures", "sweep", "at"], ["help"]);
+  const args = parseCommandArgs("report", argv);
   if (args.flags.has("help")) return showHelp(out, REPORT_HELP);
   const at: Record<string, unknown> = {};
   for (const pair of args.values.at ?? []) {

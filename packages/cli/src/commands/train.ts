@@ -7,9 +7,10 @@ import {
   resolveRunSpec,
   train,
 } from "@dtf/engine";
-import { coerce, parseArgs, showHelp } from "../args.ts";
+import { coerce, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { readSpecFile, readUserFile } from "../inputs.ts";
+import { parseCommandArgs } from "../options.ts";
 
 export const TRAIN_HELP = `dtf train [SPEC.yaml|json] [--KEY VALUE ...] [--json] [--replay DUMP.json]
 
@@ -60,7 +61,7 @@ function humanLine(p: MetricPoint): string {
 }
 
 export async function trainCommand(argv: string[], out: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, [...RUN_SPEC_KEYS, "replay", "spec"], ["json", "help"]);
+  const args = parseCommandArgs("train", argv);
   if (args.flags.has("help")) return showHelp(out, TRAIN_HELP);
   if (args.positionals.length > 1) throw new UsageError(`expected at most one spec file, got ${args.positionals.join(" ")}`);
   const file = args.values.spec?.at(-1) ?? args.positionals[0];

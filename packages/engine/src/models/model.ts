@@ -1,4 +1,3 @@
-import type { Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";
 
 /** One trainable array: a name (e.g. `A2.W1`), its shape and its float64 data. */
@@ -41,9 +40,6 @@ export interface Model {
    */
   iterate?(): number;
 }
-
-/** Everything a model constructor needs besides the spec. */
-export type ModelContext = { kernels: Kernels; problem: Problem };
 
 /**
  * MSE over the training observations of a full tensor `w`, and its gradient w.r.t. `w` (dense).
@@ -118,11 +114,3 @@ export function topIndices(values: Float64Array, k: number): number[] {
   return top;
 }
 
-export function normalize(v: Float64Array): { unit: Float64Array; norm: number } {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-  const norm = Math.sqrt(s);
-  const unit = new Float64Array(v.length);
-  if (norm > 0) for (let i = 0; i < v.length; i++) unit[i] = v[i] / norm;
-  return { unit, norm };
-}

@@ -1,0 +1,265 @@
+// The aggregator: one result store's durable consumer of DTF_RESULTS. It owns the connection side
+// (consume, ack, dead letters, done markers); the rules live in rules.ts, the commits in commits.ts.
+import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
+import { deleteQueuedJobs, doneRunIds, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
+import { type ResultStore, StoreError } from "@dtf/store";
+import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { CommitLoop } from "./commits.ts";
+import {
+  asStored,
+  checkBatchRun,
+  checkSubject,
+  expectedEvaluations,
+  isFinished,
+  jobOfResult,
+  judgeResult,
+  METRICS_PATIENCE,
+  METRICS_WAIT_MS,
+  metricsVerdict,
+  Rejected,
+} from "./rules.ts";
+import { type KnownSweep, SweepRegistry } from "./sweeps.ts";
+import { collectUndeliverable } from "./undeliverable.ts";
+
+export type AggregatorOptions = {
+  /** Stops consuming when aborted; what was received is committed and acked first. */
+  signal: AbortSignal;
+  /** Commit (and then ack) at least this often. @default 200 */
+  commitEveryMs?: number;
+  /** Only this sweep's messages are stored; the store's consumer skips (acks) the others. */
+  sweepId?: string;
+  /** Where dead letters, commit failures and warnings are reported, one line each. @default stderr */
+  log?: (line: string) => void;
+};
+
+export type AggregatorCounters = {
+  metricBatches: number;
+  points: number;
+  results: number;
+  duplicates: number;
+  /** Finished runs computed again by another attempt, with the stored outcome (acked, not stored). */
+  reruns: number;
+  deadLettered: number;
+  conflicts: number;
+  commits: number;
+  failedCommits: number;
+};
+
+/** A result whose run's metric batches have not all been stored yet (they come back: not its fault). */
+class MetricsPending extends Error {}
+
+/**
+ * The durable consumer of one result store (its own consumer: two stores each get every message):
+ * writes metric batches and results into the store and acks each message only after the commit
+ * that contains it, then marks finished runs done in KV (what resubmission and `dtf status` read).
+ * It stores only messages of submitted sweeps whose subject and payload agree, runs that belong to
+ * their sweep (run id recomputed from the sweep's spec), and never replaces a finished run's result:
+ * everything else, and anything the store cannot hold, is dead-lettered with the reason and logged.
+ * Killed at any point, it loses nothing (un-acked messages are redelivered) and duplicates nothing.
+ */
+export class Aggregator {
+  readonly counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
+  private readonly log: (line: string) => void;
+  private readonly sweeps: SweepRegistry;
+  private readonly commits: CommitLoop;
+  private readonly versionsSeen = new Set<string>();
+  /** Finished runs per sweep (known to this life), so the last one can clear the sweep's stale jobs. */
+  private readonly doneCounts = new Map<string, number>();
+  /** Distinct metric steps staged per run (this life), until its result is stored. */
+  private readonly metricSteps = new Map<string, Set<number>>();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly store: ResultStore,
+    private readonly options: AggregatorOptions,
+    private readonly kv: KV,
+    private readonly consumer: Consumer,
+  ) {
+    this.log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
+    this.sweeps = new SweepRegistry(kv, store);
+    this.commits = new CommitLoop(
+      store,
+      {
+        markDone: (r) => this.markDone(r),
+        conflict: (c) => this.reportConflict(c),
+        committed: () => void this.counters.commits++,
+        failed: (handedBack, why, firstOfItsKind) => {
+          this.counters.failedCommits++;
+          if (firstOfItsKind) this.log(`commit failed, ${handedBack} messages handed back for redelivery (retried until it succeeds): ${why}`);
+        },
+        markersFailed: (why) => this.log(`cannot write done markers, will retry: ${why}`),
+      },
+      options.commitEveryMs ?? 200,
+    );
+  }
+
+  /** Creates the streams if needed, this store's consumer and the KV handle. */
+  static async open(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<Aggregator> {
+    await ensureTopology(nc);
+    const consumerName = await ensureAggregatorConsumer(nc, store.id, options.sweepId);
+    const kv = await new Kvm(nc).open(KV_BUCKET);
+    const consumer = await jetstream(nc).consumers.get(STREAMS.results, consumerName);
+    return new Aggregator(nc, store, options, kv, consumer);
+  }
+
+  /** Consumes until the signal aborts; returns the counters. */
+  async run(): Promise<AggregatorCounters> {
+    const collecting = collectUndeliverable(this.nc, (line) => {
+      this.counters.deadLettered++;
+      this.log(`dead-lettered ${line}`);
+    });
+    const messages = await this.consumer.consume({ max_messages: 1000, expires: 1000 });
+    this.options.signal.addEventListener("abort", () => void messages.close(), { once: true });
+    try {
+      for await (const m of messages) await this.handle(m);
+    } finally {
+      collecting.unsubscribe();
+      await this.commits.close();
+    }
+    return this.counters;
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    if (this.options.sweepId !== undefined && sweepTokenOf(m.subject) !== token(this.options.sweepId)) {
+      this.commits.pass(m); // another sweep's: this store's consumer reads them all (2.9 filters one subject)
+      return;
+    }
+    const failuresBefore = this.commits.failures;
+    try {
+      const done = m.subject.startsWith("dtf.metrics.") ? await this.onMetrics(m, decodeMetricBatch(m.data)) : await this.onResult(m, decodeRunResult(m.data));
+      if (this.commits.failures !== failuresBefore) {
+        m.nak(1_000); // a commit failed while it was being staged: its rows may be gone
+        return;
+      }
+      this.commits.hold(m, done);
+    } catch (err) {
+      if (err instanceof Rejected || err instanceof ProtocolError || err instanceof StoreError) await this.deadLetter(m, err.message);
+      else if (err instanceof MetricsPending) m.nak(METRICS_WAIT_MS);
+      else {
+        // not the message's fault (e.g. KV unreachable during a server restart): it comes back
+        this.log(`cannot handle a message on ${m.subject} now, retrying: ${(err as Error).message}`);
+        m.nak(1_000);
+      }
+    }
+  }
+
+  private async deadLetter(m: JsMsg, reason: string): Promise<void> {
+    await publishDeadLetter(this.nc, sweepTokenOf(m.subject), m.data, `aggregator: ${reason}`, "");
+    this.counters.deadLettered++;
+    this.log(`dead-lettered a message on ${m.subject}: ${reason}`);
+    m.term();
+  }
+
+  private async reportConflict(c: { sweep_id: string; run_id: string; table: string }): Promise<void> {
+    this.counters.conflicts++;
+    const reason = `aggregator: ${c.table} of run ${c.run_id} repeat stored steps with other values; the first values were kept`;
+    this.log(reason);
+    // a report, not data: the first values are committed either way
+    await publishDeadLetter(this.nc, c.sweep_id, new Uint8Array(), reason, c.run_id).catch((err: Error) => this.log(`cannot publish that dead letter: ${err.message}`));
+  }
+
+  /** Writes the run's done key; the last run of a sweep also clears the sweep's leftover job messages. */
+  private async markDone(r: RunResult): Promise<void> {
+    const isNew = await this.kv.create(KEYS.done(r.sweep_id, r.run_id), "1").then(
+      () => true,
+      (err: unknown) => {
+        if (isWrongLastSequence(err)) return false; // marked before (a redelivery, another store)
+        throw err;
+      },
+    );
+    if (!isNew) return;
+    const known = await this.sweeps.get(r.sweep_id);
+    const before = this.doneCounts.get(r.sweep_id);
+    const count = before === undefined ? (await doneRunIds(this.kv, r.sweep_id)).size : before + 1;
+    this.doneCounts.set(r.sweep_id, count);
+    if (count >= known.info.total_runs) {
+      // every run is done: a job message still in the queue is one whose ack the server lost (e.g. it was killed)
+      await deleteQueuedJobs(this.nc, r.sweep_id);
+    }
+  }
+
+  /** The sweep of a message, after checking that the subject and the payload name the same one. */
+  private sweepOf(m: JsMsg, sweepId: string): Promise<KnownSweep> {
+    checkSubject(m.subject, sweepId);
+    return this.sweeps.get(sweepId);
+  }
+
+  private async onMetrics(m: JsMsg, batch: MetricBatch): Promise<null> {
+    const known = await this.sweepOf(m, batch.sweep_id);
+    checkBatchRun(batch, known.runIds);
+    await this.store.stageMetrics(batch);
+    const key = `${batch.sweep_id}/${batch.run_id}`;
+    const steps = this.metricSteps.get(key) ?? new Set<number>();
+    for (const p of batch.points) steps.add(p.step);
+    this.metricSteps.set(key, steps);
+    this.counters.metricBatches++;
+    this.counters.points += batch.points.length;
+    return null;
+  }
+
+  /**
+   * Stages a result, or says why not (see judgeResult). Returns the result when its run is
+   * finished (its done marker follows the commit).
+   */
+  private async onResult(m: JsMsg, result: RunResult): Promise<RunResult | null> {
+    const job = jobOfResult(result);
+    const known = await this.sweepOf(m, result.sweep_id);
+    await this.sweeps.checkJob(job);
+    const key = `${result.sweep_id}/${result.run_id}`;
+    const prior = this.commits.stagedRun(key) ?? (await this.store.storedRun(result.sweep_id, result.run_id));
+    const finished = isFinished(result.status) ? result : null;
+    switch (judgeResult(prior, result)) {
+      case "duplicate":
+        // e.g. stored by an earlier life of this aggregator that may have died before writing the done marker
+        this.counters.duplicates++;
+        return finished;
+      case "rerun":
+        this.counters.reruns++;
+        return finished;
+      case "store":
+        break;
+    }
+    if (finished) await this.waitForMetrics(m, result, key);
+    this.metricSteps.delete(key);
+    await this.store.stageResult(job, result);
+    this.commits.noteStaged(key, asStored(result));
+    this.counters.results++;
+    this.warnOfVersion(result, known);
+    return finished;
+  }
+
+  /**
+   * A finished result is stored only once every evaluation its run sent is: a run marked done has
+   * all its metrics. They normally come first (the worker publishes them before the result); after
+   * a crash, batches the dead aggregator held come back only after its ack wait, so the result
+   * waits (nak) for them; after a commit, the store's own count decides.
+   */
+  private async waitForMetrics(m: JsMsg, result: RunResult, key: string): Promise<void> {
+    const job = result.job!;
+    const expected = expectedEvaluations(result.steps, job.spec.eval_every);
+    if ((this.metricSteps.get(key)?.size ?? 0) >= expected) return;
+    this.store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
+    // the staged rows become countable (a failed commit hands this message back too, via `failures`)
+    await this.commits.commit().catch(() => undefined);
+    const stored = await this.store.countMetricSteps(result.sweep_id, result.run_id);
+    const verdict = metricsVerdict(stored, expected, m.info.deliveryCount);
+    if (verdict === "wait") throw new MetricsPending(`run ${result.run_id}: waiting for its metrics`);
+    if (verdict === "give-up") {
+      this.log(`run ${result.run_id} is stored with fewer than its ${expected} evaluations (its metrics did not come in ${METRICS_PATIENCE} deliveries)`);
+    }
+  }
+
+  private warnOfVersion(result: RunResult, known: KnownSweep): void {
+    const version = `${result.sweep_id} ${result.code_version}`;
+    if (result.code_version === known.info.code_version || this.versionsSeen.has(version)) return;
+    this.versionsSeen.add(version);
+    this.log(`warning: sweep ${result.sweep_id} was submitted by code version ${known.info.code_version}; worker ${result.worker_id} runs ${result.code_version} (recorded per run)`);
+  }
+}
+
+/** Runs the aggregator of `store` until the signal aborts (see Aggregator). */
+export async function runAggregator(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<AggregatorCounters> {
+  return (await Aggregator.open(nc, store, options)).run();
+}
