@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The fast tier: every package's unit tests (no nats-server, chromium or network namespaces; files
-# named *.integration.test.ts are left to the full command), or only those of the packages named:
+# The fast tier (~25 s): every package's unit tests, no nats-server, chromium, network namespaces or
+# whole sweeps (files named *.integration.test.ts are left to the full command), or only those of
+# the packages named:
 #   npm run test:unit                 every package
 #   npm run test:unit -- sweep store  two packages
 # Ends with "N passed, N failed" like the full command (scripts/test.sh), which stays CI's.

@@ -1,3 +1,4 @@
+// Jobs the server gave up on (max_deliver reached without an ack), moved to the dead letters.
 import { CONSUMERS, decodeJob, STREAMS, sweepTokenOf } from "@dtf/protocol";
 import { publishDeadLetter } from "@dtf/protocol/nats";
 import { jetstreamManager } from "@nats-io/jetstream";

@@ -1,3 +1,4 @@
+// The command-line parser: --key value, --key=value and flags, with did-you-mean for unknown options.
 import { didYouMean } from "@dtf/engine";
 import { EXIT, UsageError } from "./errors.ts";
 

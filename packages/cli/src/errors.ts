@@ -1,3 +1,4 @@
+// The CLI's exit codes and its usage error.
 import { DtfError } from "@dtf/engine";
 
 /** A command line that cannot be used; the CLI prints it and exits with code 2. */

@@ -1,3 +1,4 @@
+// Files, directories and numbers the user names, checked before anything runs.
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";

@@ -1,3 +1,4 @@
+// The dtf entry: dispatch to a command's module, and every failure as one line and an exit code.
 import { DtfError, SpecError } from "@dtf/engine";
 import { redact, UnknownSweepError } from "@dtf/protocol";
 import { EXIT, UsageError } from "./errors.ts";

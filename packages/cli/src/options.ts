@@ -2,7 +2,7 @@
 import { RUN_SPEC_KEYS } from "@dtf/engine";
 import { type ParsedArgs, parseArgs } from "./args.ts";
 
-/** The connection options every cluster command takes (also from DTF_NATS_* variables). */
+/** The connection options every cluster command takes (each also from its variable, docs/configuration.md). */
 export const NATS_FLAGS = ["nats", "creds", "user", "password", "token", "tls_ca", "tls_cert", "tls_key"] as const;
 
 type Options = { values: readonly string[]; flags: readonly string[] };

@@ -1,3 +1,4 @@
+// The progress display of a local sweep: one line per finished run, counts and ETA.
 import type { RunResult } from "@dtf/protocol";
 
 /** Counts of a sweep in progress. */

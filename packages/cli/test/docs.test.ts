@@ -87,7 +87,7 @@ describe("docs - every DTF_* environment variable is in docs/configuration.md", 
 
   it("each one the code reads has a row, and each row is read by some code", async () => {
     const { execFileSync } = await import("node:child_process");
-    const code = execFileSync("git", ["grep", "-ohE", "DTF_[A-Z0-9_]+", "--", "packages", "scripts", "deploy", "test", ":!*.md"], { cwd: root, encoding: "utf8" });
+    const code = execFileSync("git", ["grep", "-ohE", "DTF_[A-Z0-9_]+", "--", "packages", "scripts", "deploy", "test", ":!*.md", ":!packages/cli/test/docs.test.ts"], { cwd: root, encoding: "utf8" });
     const read = code.split("\n").filter((n) => n && !STREAMS.has(n));
     expect(compareWithTable(read, readFileSync(join(root, "docs", "configuration.md"), "utf8"))).to.deep.equal({ missing: [], stale: [] });
   });

@@ -1,3 +1,4 @@
+// Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";

@@ -1,3 +1,4 @@
+// The local runner (`dtf run`): the pool and the store without a broker, resume and Ctrl-C.
 import { codeVersion, type Job, type RunResult } from "@dtf/protocol";
 import { ResultStore, serveSnapshots } from "@dtf/store";
 import { canonicalJson, expandRuns, type LoadedSweep, type PlannedRun } from "@dtf/sweep";

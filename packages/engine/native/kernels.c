@@ -1,3 +1,4 @@
+// The native kernels (N-API): the same floating-point operations in the same order as kernels/js.ts.
 /*
  * dtf native kernels: the same operations, in the same floating-point order, as
  * src/kernels/js.ts. Reductions use 8 lane accumulators combined in a fixed tree, and the build

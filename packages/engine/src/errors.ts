@@ -1,3 +1,4 @@
+// The engine's errors: DtfError (every deliberate error's base), SpecError with its issues, ArgumentError.
 /** Base class of every error dtf raises on purpose; `name` is the subclass name, `cause` is passed through. */
 export class DtfError extends Error {
   constructor(message: string, options?: ErrorOptions) {

@@ -1,3 +1,4 @@
+// Growth traces of every component and the per-component growth-law fit (paper F-5).
 /** One observation of a component's growth: its norm, γ and d‖W_r‖/dt at that moment. */
 export type GrowthSample = { norm: number; gamma: number; rate: number };
 

@@ -1,3 +1,4 @@
+// @dtf/engine's public entry.
 export type { SpecIssue } from "./errors.ts";
 export { ArgumentError, DtfError, SpecError } from "./errors.ts";
 export type { ComponentGrowth, GrowthFit, GrowthSample } from "./growth.ts";

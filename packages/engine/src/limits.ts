@@ -1,3 +1,4 @@
+// Upper bounds on every size a spec can ask for, and the footprint checks that use them.
 import type { SpecIssue } from "./errors.ts";
 
 /**

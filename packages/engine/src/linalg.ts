@@ -1,4 +1,4 @@
-/** Small dense linear algebra for evaluation-time metrics (float64, row-major). */
+// Small dense linear algebra for evaluation-time metrics: eigenvalues, SVD, effective ranks.
 
 import type { Kernels } from "./kernels/types.ts";
 

@@ -1,3 +1,4 @@
+// evaluate(): what is measured at every evaluation (errors, norms, γ, effective ranks).
 import type { Kernels } from "./kernels/types.ts";
 import { effectiveRank, numericalRank, singularValuesFromGram } from "./linalg.ts";
 import { denseLossAndGrad, type Model, topIndices } from "./models/model.ts";

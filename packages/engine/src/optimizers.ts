@@ -1,3 +1,4 @@
+// GD, GroupRMSprop and Adam, and GradientStep (one step as train() takes it).
 import type { Kernels } from "./kernels/types.ts";
 import type { Model } from "./models/model.ts";
 import type { RunSpec } from "./spec.ts";

@@ -1,3 +1,4 @@
+// Ground truth and training data: completion observations and sensing measurements.
 import { rngStream, sampleWithoutReplacement } from "./rng.ts";
 import type { RunSpec } from "./spec.ts";
 import { frobenius, kruskal, product } from "./tensor.ts";

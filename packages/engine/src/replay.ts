@@ -1,3 +1,4 @@
+// Replay of the PyTorch reference's --dump_init files: problem and initial parameters.
 import { ArgumentError } from "./errors.ts";
 import { numericalRank, singularValuesFromGram } from "./linalg.ts";
 import { RANK_TOL } from "./metrics.ts";

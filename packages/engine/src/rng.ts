@@ -1,3 +1,4 @@
+// Seeded random streams, one per (seed, concern).
 /**
  * Seeded random streams. Each concern (target, observations, init, sensing) draws from its own
  * stream derived from (seed, name), so changing the depth never changes the data.

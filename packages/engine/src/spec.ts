@@ -1,3 +1,4 @@
+// The run spec: one table of fields drives validation, defaults, CLI flags and help.
 import { SpecError, type SpecIssue } from "./errors.ts";
 import { checkFootprint, LIMITS } from "./limits.ts";
 

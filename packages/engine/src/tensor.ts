@@ -1,4 +1,4 @@
-/** Dense C-order tensor helpers on Float64Array. Evaluation-time code: clarity over speed. */
+// Dense C-order tensor helpers on Float64Array for evaluation-time code: clarity over speed.
 
 import { jsKernels } from "./kernels/js.ts";
 import type { Kernels } from "./kernels/types.ts";

@@ -1,3 +1,4 @@
+// train(): one training run from a spec to its result, with evaluations and stop rules.
 import { DtfError } from "./errors.ts";
 import { type ComponentGrowth, GrowthTrace } from "./growth.ts";
 import { jsKernels } from "./kernels/js.ts";

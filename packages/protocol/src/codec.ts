@@ -1,3 +1,4 @@
+// The wire messages (Job, MetricBatch, RunResult): protobuf encode and checked decode.
 import { type ComponentGrowth, DtfError, type MetricPoint, type RunSpec, resolveRunSpec, SpecError } from "@dtf/engine";
 import { dtf } from "./gen/dtf.js";
 

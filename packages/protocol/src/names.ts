@@ -1,3 +1,4 @@
+// The cluster-mode names every role shares: streams, consumers, subjects, KV keys, defaults.
 /**
  * The cluster-mode names and settings every role shares (server 2.9 features only). One
  * work-queue stream of jobs shared by all workers through one durable pull consumer; one limits

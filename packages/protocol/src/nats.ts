@@ -1,3 +1,4 @@
+// The NATS side of the protocol: connections, topology, dead letters, cluster-recovery retries.
 import { readFile } from "node:fs/promises";
 import { DtfError } from "@dtf/engine";
 import {

@@ -1,3 +1,4 @@
+// Each role's NATS permissions, and the server configuration made from them.
 import { CONSUMERS, KV_BUCKET, STREAMS } from "./names.ts";
 
 /**

@@ -1,3 +1,4 @@
+// The code version recorded with every result.
 import { execFileSync } from "node:child_process";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,3 +1,4 @@
+// The report's analysis: swept axes, per-grid-point summaries, the representative point.
 import type { ReportData, RunRow } from "./data.ts";
 import { type Estimate, estimate, median } from "./stats.ts";
 

@@ -1,3 +1,4 @@
+// The paper's claims as rules: statistic, interval, verdict and why.
 import { distinguishingAxes } from "./analysis.ts";
 import type { NormRow, ReportData, RunRow } from "./data.ts";
 import { fmt } from "./format.ts";

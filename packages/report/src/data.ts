@@ -1,3 +1,4 @@
+// What the report reads from a store: sweeps, runs, metrics and chosen norms.
 import type { ComponentGrowth } from "@dtf/engine";
 import { type ResultStore, StoreError } from "@dtf/store";
 

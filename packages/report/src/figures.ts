@@ -1,3 +1,4 @@
+// The report's figures as Vega-Lite specs, chosen by the swept axes.
 import type { TopLevelSpec } from "vega-lite";
 import { type GroupSummary, groupKey } from "./analysis.ts";
 import type { MetricRow, NormRow, RunRow } from "./data.ts";

@@ -1,3 +1,4 @@
+// Number formatting for the report's tables.
 /** A number for a table: 4 significant digits, exponent form when tiny or huge; ∞ and NaN spelt out. */
 export function fmt(x: number): string {
   if (x === 0) return "0";

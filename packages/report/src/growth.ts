@@ -1,3 +1,4 @@
+// The growth law over seeds per grid point, and the prefactor's degree in L.
 import { distinguishingAxes } from "./analysis.ts";
 import type { RunRow } from "./data.ts";
 import { bootstrap, type Estimate, mean, slope } from "./stats.ts";

@@ -1,3 +1,4 @@
+// The report page: one self-contained HTML file.
 import type { GroupSummary, Stat } from "./analysis.ts";
 import type { Claim } from "./claims.ts";
 import type { ReportData, RunRow } from "./data.ts";

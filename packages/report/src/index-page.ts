@@ -1,3 +1,4 @@
+// The index page of dtf reproduce: every sweep's verdicts.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Claim } from "./claims.ts";

@@ -1,3 +1,4 @@
+// writeReport: a store → its HTML report and figure files.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { DtfError } from "@dtf/engine";

@@ -1,3 +1,4 @@
+// Figures rendered offline: Vega-Lite → SVG, PNG and CSV.
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile } from "vega-lite";

@@ -1,3 +1,4 @@
+// Estimates with seeded bootstrap intervals, medians and slopes.
 /**
  * Estimates with 95 % bootstrap confidence intervals. The resampling is seeded: the same store
  * gives the same intervals, so a report (and its verdicts) is reproducible.

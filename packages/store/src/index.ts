@@ -1,3 +1,4 @@
+// @dtf/store's public entry.
 export { openForReading, serveSnapshots } from "./readers.ts";
 export { EXPORT_TABLES, SCHEMA_VERSION } from "./schema.ts";
 export type { Conflict, StoredRun, StoreOptions } from "./store.ts";

@@ -1,3 +1,4 @@
+// Store schema migrations, in place.
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { COMPONENT_NORMS_VIEW, METRICS, SCHEMA, tableDdl } from "./schema.ts";
 

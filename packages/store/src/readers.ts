@@ -1,3 +1,4 @@
+// Readers of a store another process writes: snapshots served by the writer.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";

@@ -1,3 +1,4 @@
+// The store's tables, each one list of columns from which DDL, staging and row values come.
 import type { MetricPoint } from "@dtf/engine";
 import type { Job, RunResult } from "@dtf/protocol";
 

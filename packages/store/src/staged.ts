@@ -1,3 +1,4 @@
+// Counts of staged rows and repeated keys, so a commit can merge with a plain INSERT.
 import type { Table, Value } from "./schema.ts";
 
 /**

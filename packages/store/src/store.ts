@@ -1,3 +1,4 @@
+// The DuckDB result store: checked staging, group commits, keep-first merges.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";

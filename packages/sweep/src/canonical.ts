@@ -1,3 +1,4 @@
+// Canonical JSON and the hashes run and sweep ids are made of.
 import { createHash } from "node:crypto";
 
 /** JSON with object keys sorted at every level: equal values give equal text. */

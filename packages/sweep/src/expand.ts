@@ -1,3 +1,4 @@
+// A sweep's runs, lazily and in a fixed order; run and sweep ids.
 import { type RunSpecInput, resolveRunSpec } from "@dtf/engine";
 import { hashOf } from "./canonical.ts";
 import type { PlannedRun, SweepSpec } from "./types.ts";

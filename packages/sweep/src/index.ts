@@ -1,3 +1,4 @@
+// @dtf/sweep's public entry: load a sweep file or text, validated.
 import { readFile } from "node:fs/promises";
 import { sweepIdOf } from "./expand.ts";
 import { parseSpecText } from "./source.ts";

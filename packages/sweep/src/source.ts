@@ -1,3 +1,4 @@
+// A spec file parsed with positions, so issues can name the line.
 import { DtfError } from "@dtf/engine";
 import { LineCounter, parseDocument } from "yaml";
 

@@ -1,3 +1,4 @@
+// The sweep file's shape and a planned run.
 import type { RunSpec, RunSpecInput } from "@dtf/engine";
 
 /** A sweep as written in its file. */

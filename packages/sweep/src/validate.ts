@@ -1,3 +1,4 @@
+// Sweep validation with file lines, axes and run counts.
 import {
   checkField,
   didYouMean,

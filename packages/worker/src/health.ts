@@ -1,3 +1,4 @@
+// The worker's /healthz and /metrics endpoints.
 import { createServer, type Server } from "node:http";
 
 /** Counters a worker exports; `running` is a gauge, the rest are counters. */

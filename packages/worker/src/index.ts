@@ -1,3 +1,4 @@
+// @dtf/worker's public entry.
 export type { NatsWorkerOptions, WorkerCounters, WorkerStarted } from "./nats-worker.ts";
 export { DEFAULT_GRACE_MS, runNatsWorker } from "./nats-worker.ts";
 export type { PoolOptions, RunOptions } from "./pool.ts";

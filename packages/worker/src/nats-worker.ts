@@ -1,3 +1,4 @@
+// The NATS pull loop of a worker: jobs in, metrics and results out, heartbeats and drain.
 import type { Server } from "node:http";
 import { hostname } from "node:os";
 import {

@@ -1,3 +1,4 @@
+// RunPool: runs in piscina threads, isolated, cancellable, with progress.
 import { availableParallelism, hostname } from "node:os";
 import { MessageChannel } from "node:worker_threads";
 import { codeVersion, decodeMetricBatch, decodeRunResult, encodeJob, type Job, type MetricBatch, type RunResult } from "@dtf/protocol";

@@ -1,3 +1,4 @@
+// What the pool and its threads exchange.
 import type { MessagePort } from "node:worker_threads";
 
 /** What the pool sends a thread for one run. */

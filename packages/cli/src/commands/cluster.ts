@@ -1,3 +1,4 @@
+// The cluster commands: submit, worker, aggregate, status, cancel, dlq and up.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";

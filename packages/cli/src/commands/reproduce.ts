@@ -1,3 +1,4 @@
+// dtf reproduce: the paper's figures' sweeps, run or submitted, their reports and the index.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, join, relative } from "node:path";

@@ -1,3 +1,4 @@
+// The local sweep commands: plan, run, report and export.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// dtf train: one training from a spec file and flags, printed as text or JSON lines.
 import {
   type MetricPoint,
   type ReplayData,

@@ -1,3 +1,4 @@
+// The TypeScript kernels: the portable set, bit-identical to the native ones.
 import { symmetricEigen } from "../linalg.ts";
 import type { CpCompletionPlan, Kernels } from "./types.ts";
 

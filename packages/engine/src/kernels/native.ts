@@ -1,3 +1,4 @@
+// Loads the native kernels' addon and adapts it to the Kernels contract.
 import { createRequire } from "node:module";
 import type { Kernels } from "./types.ts";
 

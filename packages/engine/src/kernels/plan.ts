@@ -1,3 +1,4 @@
+// The grouped CP completion plan: observations sorted and grouped so each row is formed once.
 import type { CpCompletionPlan } from "./types.ts";
 
 /**

@@ -1,3 +1,4 @@
+// The Kernels contract every training step goes through (TypeScript and native implementations).
 /**
  * The hot-path kernels every training step goes through. Two implementations share this
  * contract: `jsKernels` (TypeScript, the portable fallback) and the native addon (C, the same

@@ -1,3 +1,4 @@
+// Balanced initialisation across layers and modes.
 import { symmetricEigen } from "../linalg.ts";
 import type { RunSpec } from "../spec.ts";
 import type { ParamBlock } from "./model.ts";

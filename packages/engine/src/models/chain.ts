@@ -1,3 +1,4 @@
+// Depth chains: DeepChain (A = W_L⋯W_1) and ComponentChain (one chain per component).
 import type { Kernels } from "../kernels/types.ts";
 import { block, type ParamBlock } from "./model.ts";
 

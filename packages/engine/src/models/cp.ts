@@ -1,3 +1,4 @@
+// Deep CP factorization: forward, sparse completion loss, backward through the chains.
 import { planCpCompletion } from "../kernels/plan.ts";
 import type { CpCompletionPlan, Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";

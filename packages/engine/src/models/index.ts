@@ -1,3 +1,4 @@
+// createModel: the model a spec names.
 import type { Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";
 import type { RunSpec } from "../spec.ts";

@@ -1,3 +1,4 @@
+// Deep matrix factorization (Arora et al. 2019).
 import type { Kernels } from "../kernels/types.ts";
 import { type Svd, svd } from "../linalg.ts";
 import type { Problem } from "../problem.ts";

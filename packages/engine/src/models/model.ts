@@ -1,3 +1,4 @@
+// The Model contract, the dense loss, Gaussian init and top-k selection.
 import type { Problem } from "../problem.ts";
 
 /** One trainable array: a name (e.g. `A2.W1`), its shape and its float64 data. */

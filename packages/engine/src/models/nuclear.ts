@@ -1,3 +1,4 @@
+// The nuclear-norm baseline (soft-impute), a Model that advances itself.
 import { type Svd, svd } from "../linalg.ts";
 import type { Problem } from "../problem.ts";
 import type { RunSpec } from "../spec.ts";

@@ -1,3 +1,4 @@
+// Deep Tucker factorization: core and per-mode depth chains.
 import type { Kernels } from "../kernels/types.ts";
 import type { Problem } from "../problem.ts";
 import type { RunSpec } from "../spec.ts";

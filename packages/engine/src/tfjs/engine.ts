@@ -1,3 +1,4 @@
+// The tfjs engine: the same models in tfjs ops, gradients by autodiff (test oracle).
 import type * as Tf from "@tensorflow/tfjs";
 import type { Model } from "../models/model.ts";
 import type { Problem } from "../problem.ts";

@@ -1,3 +1,4 @@
+// The pool thread's task: decode a job, train, send metric batches, return the result.
 import { type MetricPoint, train } from "@dtf/engine";
 import { codeVersion, decodeJob, encodeMetricBatch, encodeRunResult, type RunResult } from "@dtf/protocol";
 import * as Comlink from "comlink";

@@ -1,3 +1,4 @@
+// End-to-end sweeps through the dtf process (integration tier: whole sweeps, ~40 s).
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

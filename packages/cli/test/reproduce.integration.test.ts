@@ -1,3 +1,4 @@
+// dtf reproduce end to end (integration tier: whole paper sweeps).
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
