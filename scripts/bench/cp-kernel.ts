@@ -8,9 +8,7 @@
  */
 import { cpus } from "node:os";
 import { resolve } from "node:path";
-import { kernelsFromAddon, NATIVE_ADDON_PATH } from "../../packages/engine/src/kernels/native.ts";
-import { planCpCompletion } from "../../packages/engine/src/kernels/plan.ts";
-import { rngStream, sampleWithoutReplacement } from "../../packages/engine/src/rng.ts";
+import { kernelsFromAddon, NATIVE_ADDON_PATH, planCpCompletion, rngStream, sampleWithoutReplacement } from "@dtf/engine/internal";
 import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
 import { arg } from "./support.ts";
 

@@ -10,8 +10,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { type RunSpecInput, resolveRunSpec, setupRun } from "../../packages/engine/src/index.ts";
-import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
+import { type RunSpecInput, resolveRunSpec, setupRun } from "@dtf/engine";
+import { GradientStep, makeOptimizer } from "@dtf/engine/internal";
 import { HELD_OUT, TABLE_SHAPES } from "./cp-shapes.ts";
 import { arg } from "./support.ts";
 

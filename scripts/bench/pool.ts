@@ -9,12 +9,12 @@
  */
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
-import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
-import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
-import { ResultStore } from "../../packages/store/src/index.ts";
-import { loadSweepText } from "../../packages/sweep/src/index.ts";
-import { RunPool } from "../../packages/worker/src/index.ts";
+import { runSweepLocally } from "@dtf/coordinator/local";
+import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
+import type { Job, RunResult } from "@dtf/protocol";
+import { ResultStore } from "@dtf/store";
+import { loadSweepText } from "@dtf/sweep";
+import { RunPool } from "@dtf/worker";
 import { arg, benchDir } from "./support.ts";
 
 const runs = Number(arg("runs", "500"));

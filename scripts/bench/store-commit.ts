@@ -6,9 +6,9 @@
  *   node --import tsx scripts/bench/store-commit.ts [--runs 1,7,17] [--commits 200]
  */
 import { cpus } from "node:os";
-import { type MetricPoint, resolveRunSpec, train } from "../../packages/engine/src/index.ts";
-import type { Job, RunResult } from "../../packages/protocol/src/index.ts";
-import { ResultStore } from "../../packages/store/src/index.ts";
+import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
+import type { Job, RunResult } from "@dtf/protocol";
+import { ResultStore } from "@dtf/store";
 import { arg, benchDir } from "./support.ts";
 
 const runCounts = arg("runs", "1,7,17").split(",").map(Number);

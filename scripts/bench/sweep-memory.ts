@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
-import { resolveRunSpec } from "../../packages/engine/src/index.ts";
-import { loadSweepText } from "../../packages/sweep/src/index.ts";
+import { runSweepLocally } from "@dtf/coordinator/local";
+import { resolveRunSpec } from "@dtf/engine";
+import { loadSweepText } from "@dtf/sweep";
 import { arg } from "./support.ts";
 
 const runs = Number(arg("runs", "10000"));

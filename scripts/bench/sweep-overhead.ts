@@ -9,11 +9,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSweepLocally } from "../../packages/coordinator/src/local.ts";
-import { type RunSpec, setupRun } from "../../packages/engine/src/index.ts";
-import { GradientStep, makeOptimizer } from "../../packages/engine/src/optimizers.ts";
-import type { RunResult } from "../../packages/protocol/src/index.ts";
-import { expandRuns, loadSweepFile } from "../../packages/sweep/src/index.ts";
+import { runSweepLocally } from "@dtf/coordinator/local";
+import { type RunSpec, setupRun } from "@dtf/engine";
+import { GradientStep, makeOptimizer } from "@dtf/engine/internal";
+import type { RunResult } from "@dtf/protocol";
+import { expandRuns, loadSweepFile } from "@dtf/sweep";
 import { arg } from "./support.ts";
 
 const file = arg("spec", join(import.meta.dirname, "..", "..", "examples", "quickstart.yaml"));

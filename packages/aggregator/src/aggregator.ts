@@ -2,7 +2,7 @@
 // (consume, ack, dead letters, done markers); the rules live in rules.ts, the commits in commits.ts.
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
-import { type ResultStore, StoreError } from "@dtf/store";
+import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -26,7 +26,7 @@ import { collectUndeliverable } from "./undeliverable.ts";
 export type AggregatorOptions = {
   /** Stops consuming when aborted; what was received is committed and acked first. */
   signal: AbortSignal;
-  /** Commit (and then ack) at least this often. @default 200 */
+  /** Commit (and then ack) at least this often. @default DEFAULT_COMMIT_DELAY_MS (the store's) */
   commitEveryMs?: number;
   /** Only this sweep's messages are stored; the store's consumer skips (acks) the others. */
   sweepId?: string;
@@ -91,7 +91,7 @@ export class Aggregator {
         },
         markersFailed: (why) => this.log(`cannot write done markers, will retry: ${why}`),
       },
-      options.commitEveryMs ?? 200,
+      options.commitEveryMs ?? DEFAULT_COMMIT_DELAY_MS,
     );
   }
 

@@ -1,5 +1,5 @@
 // The sweeps the aggregator has met: their KV records, checked, and the ids of their runs.
-import { type Job, KEYS, type SweepInfo } from "@dtf/protocol";
+import { decodeSweepRecord, type Job, KEYS, ProtocolError, type SweepInfo } from "@dtf/protocol";
 import type { ResultStore } from "@dtf/store";
 import { expandRuns, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import type { KV } from "@nats-io/kv";
@@ -34,8 +34,15 @@ export class SweepRegistry {
   private async load(sweepId: string): Promise<KnownSweep> {
     const record = await this.kv.get(KEYS.sweep(sweepId));
     if (record?.operation !== "PUT") throw new Rejected(`sweep ${sweepId} was never submitted`);
-    const info = JSON.parse(record.string()) as SweepInfo;
-    const sweep = JSON.parse(info.spec_json) as SweepSpec;
+    let info: SweepInfo;
+    let sweep: SweepSpec;
+    try {
+      info = decodeSweepRecord(record.value, sweepId);
+      sweep = JSON.parse(info.spec_json) as SweepSpec;
+    } catch (err) {
+      // refused like an unknown sweep: retrying would not mend the record
+      throw new Rejected(err instanceof ProtocolError ? err.message : `the record of sweep ${sweepId} holds no readable spec`);
+    }
     if (sweepIdOf(sweep) !== sweepId) throw new Rejected(`the record of sweep ${sweepId} holds another sweep's spec`);
     const runIds = new Set<string>();
     for (const run of expandRuns(sweep)) runIds.add(run.runId);

@@ -1,5 +1,5 @@
 // Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
-import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, encodeJob, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
+import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, decodeSweepRecord, encodeJob, encodeSweepRecord, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
@@ -28,7 +28,7 @@ async function sweepsBucket(nc: NatsConnection, sweepId: string): Promise<KV> {
 async function sweepRecord(kv: KV, sweepId: string): Promise<SweepInfo> {
   const record = await kv.get(KEYS.sweep(sweepId));
   if (record?.operation !== "PUT") throw new UnknownSweepError(`no sweep ${sweepId} on this server`);
-  return JSON.parse(record.string()) as SweepInfo;
+  return decodeSweepRecord(record.value, sweepId);
 }
 
 /**
@@ -44,8 +44,8 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   const kv = await new Kvm(nc).open(KV_BUCKET);
   const info: SweepInfo = { sweep_id: sweepId, name: sweep.name, spec_json: canonicalJson(sweep), total_runs: count, code_version: codeVersion(), created_ms: Date.now() };
   const previous = await kv.get(KEYS.sweep(sweepId));
-  if (previous?.operation === "PUT") info.created_ms = (JSON.parse(previous.string()) as SweepInfo).created_ms;
-  await kv.put(KEYS.sweep(sweepId), JSON.stringify(info));
+  if (previous?.operation === "PUT") info.created_ms = decodeSweepRecord(previous.value, sweepId).created_ms;
+  await kv.put(KEYS.sweep(sweepId), encodeSweepRecord(info));
   await kv.delete(KEYS.cancel(sweepId));
   const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
   const done = await doneRunIds(kv, sweepId);

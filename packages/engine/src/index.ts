@@ -29,5 +29,5 @@ export {
   resolveRunSpec,
   VARIANTS,
 } from "./spec.ts";
-export type { RunResult, RunStatus, StopReason, TrainOptions } from "./train.ts";
+export type { RunStatus, StopReason, TrainOptions, TrainResult } from "./train.ts";
 export { EngineUnavailableError, setupRun, train } from "./train.ts";

@@ -9,7 +9,7 @@ export const OPTIMIZERS = ["gd", "grouprmsprop", "adam"] as const;
 export const INIT_MODES = ["per_layer", "end_to_end", "balanced"] as const;
 export const ENGINES = ["auto", "native", "js", "tfjs"] as const;
 
-export type Model = (typeof MODELS)[number];
+export type ModelName = (typeof MODELS)[number];
 export type Variant = (typeof VARIANTS)[number];
 export type ProblemKind = (typeof PROBLEMS)[number];
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -18,7 +18,7 @@ export type EngineName = (typeof ENGINES)[number];
 
 /** A fully resolved run spec: every default filled in, lists expanded per mode. */
 export type RunSpec = {
-  model: Model;
+  model: ModelName;
   /** Deep CP parametrization: one chain per mode (`factor`) or one chain per component vector (`component`). */
   variant: Variant;
   order: number;
@@ -223,7 +223,7 @@ export function resolveRunSpec(input: RunSpecInput, prefix = ""): RunSpec {
   }
   if (issues.length > 0) throw new SpecError(issues);
 
-  const model = (input.model ?? "cp") as Model;
+  const model = (input.model ?? "cp") as ModelName;
   const matrixLike = model === "matrix" || model === "nuclear";
   const order = (input.order ?? (matrixLike ? 2 : 3)) as number;
   const dimInput = input.dim ?? 10;

@@ -18,7 +18,7 @@ import { type RunSpec, type RunSpecInput, resolveRunSpec } from "./spec.ts";
 export type RunStatus = "ok" | "diverged" | "cancelled";
 export type StopReason = "max_steps" | "converged" | "diverged" | "cancelled";
 
-export type RunResult = MetricPoint & {
+export type TrainResult = MetricPoint & {
   status: RunStatus;
   stop_reason: StopReason;
   /** Steps taken (updates applied). */
@@ -86,7 +86,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * trouble: a NaN/Inf or blown-up loss ends the run with status `diverged`. Throws SpecError for
  * an invalid spec and EngineUnavailableError for an engine that cannot load.
  */
-export async function train(input: RunSpecInput, options: TrainOptions = {}): Promise<RunResult> {
+export async function train(input: RunSpecInput, options: TrainOptions = {}): Promise<TrainResult> {
   const spec = resolveRunSpec(options.replay ? replaySpecInput(input, options.replay) : input);
   const started = performance.now();
   const elapsed = () => performance.now() - started;

@@ -143,3 +143,31 @@ export function encodeSweepInfo(info: SweepInfo): Uint8Array {
 export function decodeSweepInfo(bytes: Uint8Array): SweepInfo {
   return decodeWith("SweepInfo", () => v1.SweepInfo.toObject(v1.SweepInfo.decode(bytes), toObjectOptions)) as unknown as SweepInfo;
 }
+
+/**
+ * The sweep's KV record (`sweep.<id>`), the one codec every reader uses: a SweepInfo in protobuf,
+ * checked when read (a record that names another sweep, or lacks its spec or run count, is a
+ * ProtocolError). A record an earlier dtf wrote as JSON still reads.
+ */
+export const encodeSweepRecord = encodeSweepInfo;
+
+export function decodeSweepRecord(bytes: Uint8Array, sweepId: string): SweepInfo {
+  let info: SweepInfo;
+  if (bytes[0] === 0x7b /* "{": JSON, as dtf wrote it before */) {
+    info = decodeWith("SweepInfo", () => JSON.parse(new TextDecoder().decode(bytes)) as SweepInfo);
+  } else info = decodeSweepInfo(bytes);
+  const problem =
+    info === null || typeof info !== "object"
+      ? "not an object"
+      : info.sweep_id !== sweepId
+        ? `it names sweep ${String(info.sweep_id)}`
+        : typeof info.spec_json !== "string" || info.spec_json === ""
+          ? "it holds no spec"
+          : !Number.isInteger(info.total_runs) || info.total_runs < 1
+            ? `total_runs is ${String(info.total_runs)}`
+            : typeof info.code_version !== "string" || !Number.isFinite(info.created_ms)
+              ? "code_version or created_ms is missing"
+              : null;
+  if (problem) throw new ProtocolError(`the record of sweep ${sweepId} is malformed: ${problem}`);
+  return info;
+}

@@ -8,10 +8,12 @@ import {
   decodeMetricBatch,
   decodeRunResult,
   decodeSweepInfo,
+  decodeSweepRecord,
   encodeJob,
   encodeMetricBatch,
   encodeRunResult,
   encodeSweepInfo,
+  encodeSweepRecord,
   type Job,
   ProtocolError,
   type RunResult,
@@ -64,6 +66,21 @@ describe("protocol", () => {
     expect(() => decodeJob(new Uint8Array(0))).to.throw(ProtocolError, "run_id is empty");
     const bad = dtf.v1.Job.encode({ run_id: "x", sweep_id: "s", attempt: 1, spec: { model: "cpx", order: 3, dim: [4, 4, 4] } }).finish();
     expect(() => decodeJob(bad)).to.throw(ProtocolError, "Job x has an invalid spec: model: must be one of cp, tucker, matrix");
+  });
+
+  it("sweep record - the one checked codec of the KV record: round trip, a JSON record of earlier versions, and every malformed one refused", () => {
+    const info = { sweep_id: "tiny-0123456789", name: "tiny", spec_json: '{"name":"tiny"}', total_runs: 12, code_version: "abc", created_ms: 1_765_000_000_000 };
+    expect(decodeSweepRecord(encodeSweepRecord(info), info.sweep_id)).to.deep.equal(info);
+    expect(decodeSweepRecord(new TextEncoder().encode(JSON.stringify(info)), info.sweep_id), "JSON, as written before").to.deep.equal(info);
+    const refused: [string, Uint8Array][] = [
+      ["names sweep other", encodeSweepRecord({ ...info, sweep_id: "other" })],
+      ["holds no spec", encodeSweepRecord({ ...info, spec_json: "" })],
+      ["total_runs is 0", encodeSweepRecord({ ...info, total_runs: 0 })],
+      ["malformed SweepInfo", Uint8Array.from([0xff, 0xff, 0xff])],
+      ["malformed SweepInfo", new TextEncoder().encode("{not json")],
+      ["total_runs is undefined", new TextEncoder().encode(JSON.stringify({ ...info, total_runs: undefined }))],
+    ];
+    for (const [why, bytes] of refused) expect(() => decodeSweepRecord(bytes, info.sweep_id), why).to.throw(ProtocolError, why);
   });
 
   it("schema lint - buf lint passes on proto/", () => {

@@ -1,5 +1,5 @@
 // The report's analysis: swept axes, per-grid-point summaries, the representative point.
-import type { ReportData, RunRow } from "./data.ts";
+import { type ReportData, type RunRow, specValue } from "./data.ts";
 import { type Estimate, estimate, median } from "./stats.ts";
 
 /** Mean and (sample) standard deviation; null when there is nothing to average. */
@@ -56,7 +56,7 @@ export function summarize(runs: RunRow[], axes: string[]): GroupSummary[] {
   return [...groups.values()].map((rs) => {
     const statuses: Record<string, number> = {};
     for (const r of rs) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-    const thresholdKeys = [...new Set(rs.flatMap((r) => (r.spec.thresholds as number[] | undefined)?.map(String) ?? []))];
+    const thresholdKeys = [...new Set(rs.flatMap((r) => r.spec.thresholds?.map(String) ?? []))];
     const done = rs.filter((r) => r.status === "ok" || r.status === "diverged");
     return {
       point: Object.fromEntries(axes.map((a) => [a, rs[0].point[a]])),
@@ -99,7 +99,7 @@ export function representatives(data: ReportData, axis: string, at: Record<strin
   for (const r of data.runs) {
     if (r.status !== "ok" && r.status !== "diverged") continue;
     if (Object.entries(at).some(([k, v]) => JSON.stringify(r.point[k]) !== JSON.stringify(v))) continue;
-    const key = JSON.stringify(r.point[axis] ?? r.spec[axis]);
+    const key = JSON.stringify(r.point[axis] ?? specValue(r, axis));
     if (!seen.has(key)) seen.set(key, r);
   }
   return [...seen.values()];

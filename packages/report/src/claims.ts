@@ -1,6 +1,6 @@
 // The paper's claims as rules: statistic, interval, verdict and why.
 import { distinguishingAxes } from "./analysis.ts";
-import type { NormRow, ReportData, RunRow } from "./data.ts";
+import { type NormRow, type ReportData, type RunRow, specValue } from "./data.ts";
 import { fmt } from "./format.ts";
 import { type GrowthGroup, growthGroups, polynomialDegree } from "./growth.ts";
 import { bootstrap, type Estimate, estimate, median } from "./stats.ts";
@@ -41,7 +41,7 @@ const INCREMENTAL_SHARE = 0.8;
 const finished = (r: RunRow) => r.status === "ok" || r.status === "diverged";
 /** A run's final error; a run that diverged to NaN counts as not recovered at all. */
 const finalError = (r: RunRow) => (typeof r.recon_error === "number" && Number.isFinite(r.recon_error) ? r.recon_error : Number.POSITIVE_INFINITY);
-const depthOf = (r: RunRow) => r.spec.depth as number;
+const depthOf = (r: RunRow) => r.spec.depth;
 const isBaseline = (r: RunRow) => r.spec.model === "nuclear";
 const interval = (e: Estimate) => `${fmt(e.value)} [${fmt(e.lo)}, ${fmt(e.hi)}]`;
 
@@ -116,13 +116,13 @@ const EDGES: Edge[] = [
 /** Whether `axis` varies on its own: within some slice of the other axes it takes two values or more. */
 function sweptWithin(runs: RunRow[], axes: string[], axis: string): boolean {
   if (!axes.includes(axis)) return false;
-  return slices(runs, axes, ["depth", "model", axis]).some((s) => new Set(s.runs.map((r) => r.spec[axis])).size > 1);
+  return slices(runs, axes, ["depth", "model", axis]).some((s) => new Set(s.runs.map((r) => specValue(r, axis))).size > 1);
 }
 
 function recoveryEdge(data: ReportData, axes: string[], edge: Edge): Claim | null {
   const runs = data.runs.filter((r) => finished(r) && !isBaseline(r));
   if (!axes.includes("depth") || !sweptWithin(runs, axes, edge.axis) || new Set(runs.map(depthOf)).size < 2) return null;
-  const axisValue = (r: RunRow) => r.spec[edge.axis] as number;
+  const axisValue = (r: RunRow) => specValue(r, edge.axis) as number;
   const measured: string[] = [];
   const verdicts: Verdict[] = [];
   const reasons: string[] = [];
@@ -257,7 +257,7 @@ function convergence(data: ReportData, axes: string[]): Claim | null {
 function lowRank(data: ReportData, axes: string[]): Claim | null {
   let runs = data.runs.filter((r) => finished(r) && !isBaseline(r) && r.unfolding_eranks?.length);
   if (!axes.includes("depth")) return null;
-  const most = Math.max(...runs.map((r) => r.spec.observations as number));
+  const most = Math.max(...runs.map((r) => r.spec.observations));
   runs = runs.filter((r) => r.spec.observations === most);
   const measured: string[] = [];
   const verdicts: Verdict[] = [];
@@ -268,7 +268,7 @@ function lowRank(data: ReportData, axes: string[]): Claim | null {
       const eranks = byDepth.get(L)!.map((r) => r.unfolding_eranks!.reduce((s, x) => s + x, 0) / r.unfolding_eranks!.length);
       return { L, runs: byDepth.get(L)!, est: estimate(eranks, median, 47 + i) };
     });
-    const target = slice.runs[0].spec.target_rank as number;
+    const target = slice.runs[0].spec.target_rank;
     measured.push(`${prefix(slice.label)}|Ω|=${most}, median unfolding erank (target rank ${target}) ${rows.map((r) => `L=${r.L}: ${interval(r.est)}`).join("; ")}`);
     const [verdict, why] = deepestBelow(rows, "effective rank");
     verdicts.push(verdict);
@@ -310,9 +310,9 @@ export const isIncremental = (steps: number[]) =>
 
 /** F-A / F-1: components switch on one after another and the run recovers the target. */
 async function incremental(data: ReportData, axes: string[], normsOf: (runIds: string[], topK: number) => Promise<NormRow[]>): Promise<Claim | null> {
-  const runs = data.runs.filter((r) => finished(r) && !isBaseline(r) && (r.spec.target_rank as number) >= 2);
+  const runs = data.runs.filter((r) => finished(r) && !isBaseline(r) && r.spec.target_rank >= 2);
   if (runs.length === 0 || sweptWithin(runs, axes, "observations")) return null;
-  const rank = Math.max(...runs.map((r) => r.spec.target_rank as number));
+  const rank = Math.max(...runs.map((r) => r.spec.target_rank));
   const norms = groupBy(await normsOf(runs.map((r) => r.run_id), rank), (n) => n.run_id);
   const measured: string[] = [];
   const verdicts: Verdict[] = [];
@@ -321,7 +321,7 @@ async function incremental(data: ReportData, axes: string[], normsOf: (runIds: s
     const byDepth = groupBy(slice.runs, depthOf);
     for (const L of sortedKeys(byDepth)) {
       const group = byDepth.get(L)!;
-      const switches = group.map((r) => switchOnSteps(norms.get(r.run_id) ?? [], r.spec.target_rank as number));
+      const switches = group.map((r) => switchOnSteps(norms.get(r.run_id) ?? [], r.spec.target_rank));
       const share = switches.filter(isIncremental).length / group.length;
       const error = median(group.map(finalError));
       const typical = switches[0]?.map((s) => (Number.isFinite(s) ? fmt(s) : "–")).join(", ");
@@ -411,7 +411,7 @@ function nuclearBaseline(data: ReportData): Claim | null {
   const baseline = runs.filter(isBaseline);
   const deep = runs.filter((r) => !isBaseline(r) && depthOf(r) >= 2);
   if (baseline.length === 0 || deep.length === 0) return null;
-  const byObs = groupBy(runs, (r) => r.spec.observations as number);
+  const byObs = groupBy(runs, (r) => r.spec.observations);
   // "small |Ω|": the smallest grid value at which some method's median error is below 0.5
   const obs = sortedKeys(byObs).find((o) => {
     const methods = groupBy(byObs.get(o)!, (r) => `${r.spec.model}/${depthOf(r)}`);

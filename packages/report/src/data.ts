@@ -1,5 +1,5 @@
 // What the report reads from a store: sweeps, runs, metrics and chosen norms.
-import type { ComponentGrowth } from "@dtf/engine";
+import type { ComponentGrowth, RunSpec } from "@dtf/engine";
 import { type ResultStore, StoreError } from "@dtf/store";
 
 /** One run as the report reads it from the store. */
@@ -8,7 +8,8 @@ export type RunRow = {
   sweep_id: string;
   run_index: number | null;
   point: Record<string, unknown>;
-  spec: Record<string, unknown>;
+  /** The resolved run spec the run was trained with (as stored: checked when it was written). */
+  spec: RunSpec;
   status: string;
   stop_reason: string | null;
   steps: number | null;
@@ -26,6 +27,9 @@ export type RunRow = {
   /** Growth-law fits of the traced components (empty for runs without a trace). */
   growth: ComponentGrowth[];
 };
+
+/** A spec value by the name of a swept axis (axes are spec keys, known only at run time). */
+export const specValue = (r: RunRow, key: string): unknown => (r.spec as unknown as Record<string, unknown>)[key];
 
 export type MetricRow = { run_id: string; step: number; recon_error: number | null; train_loss: number | null };
 export type NormRow = { run_id: string; step: number; k: number; norm: number | null; gamma: number | null };

@@ -39,7 +39,7 @@ export function facetAxis(axes: string[], runs: RunRow[], not: string[]): string
 
 /** Top component norms vs steps of one representative run per depth, one panel per depth. */
 export function componentNormsFigure(reps: RunRow[], norms: NormRow[], depths: number[]): Figure {
-  const depthOf = new Map(reps.map((r) => [r.run_id, r.spec.depth as number]));
+  const depthOf = new Map(reps.map((r) => [r.run_id, r.spec.depth]));
   const rows = norms
     .filter((n) => (n.norm ?? 0) > 0)
     .map((n) => ({ depth: depthOf.get(n.run_id), run_id: n.run_id, step: n.step, component: n.k + 1, norm: n.norm }));

@@ -36,8 +36,8 @@ export function growthGroups(runs: RunRow[], axes: string[]): GrowthGroup[] {
   }
   return [...groups.values()].map((rs, i) => {
     const fits = rs.map((r) => topFit(r)!);
-    const N = rs[0].spec.order as number;
-    const L = rs[0].spec.depth as number;
+    const N = rs[0].spec.order;
+    const L = rs[0].spec.depth;
     return {
       order: N,
       depth: L,

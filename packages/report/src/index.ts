@@ -55,7 +55,7 @@ export async function selectFigures(
   const axes = sweptAxes(data.runs);
   const summary = summarize(data.runs, axes);
   const finished = data.runs.filter((r) => r.status === "ok" || r.status === "diverged");
-  const depths = [...new Set(data.runs.map((r) => r.spec.depth as number))].sort((a, b) => a - b);
+  const depths = [...new Set(data.runs.map((r) => r.spec.depth))].sort((a, b) => a - b);
   const figures: Figure[] = [];
   const notes: string[] = [];
   const representative = representativePoint(data.runs, axes, at);

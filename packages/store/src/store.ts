@@ -44,8 +44,15 @@ export class StoreError extends DtfError {}
 /** The store file is held by another process (DuckDB allows one writer): read it through that process. */
 export class StoreLockedError extends StoreError {}
 
+/**
+ * How long a staged row may wait for the commit that groups it with others, unless a writer says
+ * otherwise: the aggregator commits this often, the local runner waits 500 ms (its commits take
+ * CPU from the trainings) and commits a sweep's last results at once.
+ */
+export const DEFAULT_COMMIT_DELAY_MS = 200;
+
 export type StoreOptions = {
-  /** A staged result is committed at most this long after it was written. @default 200 */
+  /** A staged result is committed at most this long after it was written. @default DEFAULT_COMMIT_DELAY_MS */
   commitDelayMs?: number;
   /** …or as soon as this many results are staged. @default 256 */
   commitBatch?: number;
@@ -182,7 +189,7 @@ export class ResultStore {
     readonly id: string,
     options: StoreOptions,
   ) {
-    this.commitDelayMs = options.commitDelayMs ?? 200;
+    this.commitDelayMs = options.commitDelayMs ?? DEFAULT_COMMIT_DELAY_MS;
     this.commitBatch = options.commitBatch ?? 256;
   }
 

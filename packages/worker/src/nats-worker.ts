@@ -5,6 +5,7 @@ import {
   CONSUMERS,
   codeVersion,
   decodeJob,
+  decodeSweepRecord,
   encodeMetricBatch,
   encodeRunResult,
   type Job,
@@ -13,7 +14,6 @@ import {
   ProtocolError,
   STREAMS,
   SUBJECTS,
-  type SweepInfo,
   sweepTokenOf,
 } from "@dtf/protocol";
 import { ensureTopology, publishDeadLetter, workerSettings } from "@dtf/protocol/nats";
@@ -158,7 +158,12 @@ function versionCheck(kv: KV, log: (line: string) => void): (job: Job) => Promis
     checked.add(job.sweep_id);
     const record = await kv.get(KEYS.sweep(job.sweep_id)).catch(() => null);
     if (record?.operation !== "PUT") return;
-    const submitted = (JSON.parse(record.string()) as SweepInfo).code_version;
+    let submitted: string;
+    try {
+      submitted = decodeSweepRecord(record.value, job.sweep_id).code_version;
+    } catch (err) {
+      return log(`warning: ${(err as Error).message}`); // the aggregator refuses such a sweep's results
+    }
     if (submitted !== codeVersion()) {
       log(`warning: sweep ${job.sweep_id} was submitted by code version ${submitted}; this worker runs ${codeVersion()} (each result records the version that computed it)`);
     }

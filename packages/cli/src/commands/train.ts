@@ -4,8 +4,8 @@ import {
   type ReplayData,
   RUN_SPEC_FIELDS,
   RUN_SPEC_KEYS,
-  type RunResult,
   resolveRunSpec,
+  type TrainResult,
   train,
 } from "@dtf/engine";
 import { coerce, showHelp } from "../args.ts";
@@ -26,7 +26,7 @@ ${RUN_SPEC_KEYS.map((k) => {
 }).join("\n")}`;
 
 /** The fields of the result line, in the order the issue and the docs list them. */
-function resultLine(r: RunResult) {
+function resultLine(r: TrainResult) {
   return {
     type: "result",
     status: r.status,

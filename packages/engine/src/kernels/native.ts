@@ -1,39 +1,18 @@
 // Loads the native kernels' addon and adapts it to the Kernels contract.
 import { createRequire } from "node:module";
-import type { Kernels } from "./types.ts";
+import type { CpCompletionPlan, Kernels } from "./types.ts";
 
-/** The addon's raw functions (packages/engine/native/kernels.c). */
-type Addon = {
-  cpCompletion(
-    R: number,
-    outerModes: Int32Array,
-    innerModes: Int32Array,
-    outerRows: Int32Array,
-    outerStart: Int32Array,
-    innerRows: Int32Array,
-    obsInner: Int32Array,
-    obsValue: Float64Array,
-    innerP: Float64Array,
-    innerE: Float64Array,
-    outerP: Float64Array,
-    outerE: Float64Array,
-    tmp: Float64Array,
-    factors: Float64Array[],
-    grads: Float64Array[],
-  ): number;
-  gemm(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number, acc: boolean): void;
-  gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
-  gemmTN(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void;
-  componentForward(m: Float64Array, x: Float64Array, y: Float64Array, R: number, d: number): void;
-  componentBackward(m: Float64Array, x: Float64Array, g: Float64Array, gradM: Float64Array, gx: Float64Array, R: number, d: number): number;
-  khatriRaoRows(factors: Float64Array[], dims: Int32Array, R: number, start: number, count: number, out: Float64Array): void;
-  unfoldingGram(x: Float64Array, before: number, p: number, after: number, out: Float64Array): void;
-  symmetricEigenvalues(a: Float64Array, n: number, values: Float64Array): void;
-  sumSquares(x: Float64Array): number;
-  addSumSquares(s: number, scale: number, xs: Float64Array[]): number;
-  axpyEach(alpha: number, xs: Float64Array[], ys: Float64Array[]): void;
-  axpy(alpha: number, x: Float64Array, y: Float64Array): void;
+/**
+ * The addon's functions: the Kernels contract itself (src/kernels/types.ts), except that
+ * cpCompletion takes its plan's arrays one by one (native/kernels.c reads them positionally).
+ */
+type Addon = Omit<Kernels, "name" | "cpCompletion"> & {
+  cpCompletion(R: number, ...planArrays: [...PlanArrays, Float64Array[], Float64Array[]]): number;
 };
+/** The plan's arrays in the addon's order (outerModes … tmp), typed from the plan itself. */
+type PlanOrder = typeof PLAN_ORDER;
+type PlanArrays = { -readonly [K in keyof PlanOrder]: PlanOrder[K] extends keyof CpCompletionPlan ? CpCompletionPlan[PlanOrder[K]] : never };
+const PLAN_ORDER = ["outerModes", "innerModes", "outerRows", "outerStart", "innerRows", "obsInner", "obsValue", "innerP", "innerE", "outerP", "outerE", "tmp"] as const;
 
 let loaded: Kernels | null | undefined;
 let loadError: unknown;

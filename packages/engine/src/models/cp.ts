@@ -26,6 +26,8 @@ export class DeepCp implements Model {
   private readonly factorGrads: Float64Array[];
   private readonly plan: CpCompletionPlan | null;
   private readonly denseGrad: Float64Array | null;
+  /** Σ grad² of the component layers, summed by their backward (Model.gradSquares). */
+  readonly gradSquares: Float64Array | undefined;
   /** The end-to-end factors of the last componentNorms() call. */
   private normFactors: Float64Array[] = [];
   readonly R: number;
@@ -56,6 +58,7 @@ export class DeepCp implements Model {
     this.plan =
       problem.kind === "completion" ? planCpCompletion(dim, R, problem.observed, problem.values) : null;
     this.denseGrad = problem.kind === "sensing" ? new Float64Array(product(dim)) : null;
+    this.gradSquares = variant === "component" && depth > 1 ? new Float64Array(this.params.length) : undefined;
   }
 
   initStds(): number[] {
@@ -77,7 +80,7 @@ export class DeepCp implements Model {
     return this.factors;
   }
 
-  lossAndGrad(grads: Float64Array[], squares?: Float64Array): number {
+  lossAndGrad(grads: Float64Array[]): number {
     const factors = this.endToEndFactors();
     // L = 1: the factors are the layers, so their gradients are written in place (copying every
     // factor's gradient through its chain each step was ~4 % of a moderate run's step)
@@ -92,6 +95,8 @@ export class DeepCp implements Model {
       mttkrp(this.denseGrad!, this.spec.dim, factors, this.R, factorGrads);
     }
     if (inPlace) return loss;
+    const squares = this.gradSquares;
+    squares?.fill(Number.NaN);
     this.factorizers.forEach((f, n) => {
       const sums = f.backward(
         this.kernels,

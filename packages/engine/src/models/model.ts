@@ -22,13 +22,14 @@ export interface Model {
   readonly params: ParamBlock[];
   /** The Gaussian init std of every block, in block order. */
   initStds(): number[];
+  /** Training loss (MSE over observations) and its gradient w.r.t. every block, into `grads`. */
+  lossAndGrad(grads: Float64Array[]): number;
   /**
-   * Training loss (MSE over observations) and its gradient w.r.t. every block, into `grads`. With
-   * `squares` (NaN-filled by the caller), a model that sums a block's Σ grad² while writing it
-   * (the kernels' `sumSquares` bits) stores it at the block's index, so the optimizer need not
-   * read the block again; the other entries stay NaN.
+   * A speed path read only by GradientStep: Σ grad² of each block that the last lossAndGrad summed
+   * while writing it (with the kernels' `sumSquares` bits), NaN for the others, so GroupRMSprop
+   * need not read those blocks again. Absent when a model sums none.
    */
-  lossAndGrad(grads: Float64Array[], squares?: Float64Array): number;
+  readonly gradSquares?: Float64Array;
   /** The end-to-end tensor, full (evaluation only). */
   fullTensor(): Float64Array;
   /** Norms of all rank-one components (CP components, Tucker core terms, singular values). */
