@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { exampleServerConfig, serverAuthorization } from "@dtf/protocol";
+import { exampleServerConfig, inboxPrefix, ROLE_PERMISSIONS, type Role, STREAMS, serverAuthorization } from "@dtf/protocol";
 import { ensureTopology } from "@dtf/protocol/nats";
 import { ResultStore } from "@dtf/store";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -342,8 +342,9 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
     }
     expect(worker.log()).to.not.match(/permission/i);
     expect(aggregator.log()).to.not.match(/permission/i);
-    const refused = async (user: string, subject: string) => {
-      const nc = await connect({ servers: server.url, user, pass: `${user}-pw` });
+    const refused = async (user: Role, subject: string) => {
+      // its own inbox prefix, so that only the publish permission can refuse
+      const nc = await connect({ servers: server.url, user, pass: `${user}-pw`, inboxPrefix: inboxPrefix(user) });
       const { jetstream } = await import("@nats-io/jetstream");
       let error = "";
       await jetstream(nc)
@@ -359,6 +360,57 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
     expect(await refused("aggregator", "dtf.jobs.x"), "an aggregator publishing a job").to.not.equal("");
     const reader = await dtf(["submit", writeSpec(dir, 300, "other"), "--nats", server.url, ...as("reader")]);
     expect(reader.code, "a reader cannot submit").to.not.equal(0);
+  });
+
+  it("inboxes - during a sweep each role's account, listening on every subject it may, hears no other role's deliveries (an account that may listen everywhere does)", async () => {
+    // the negative control: an account as every role had before, allowed to listen anywhere
+    const open = `    { user: "open", password: "open-pw", permissions: { publish: { allow: [">"] }, subscribe: { allow: [">"] } } }\n`;
+    server = await NatsServer.start(serverAuthorization(ACCOUNTS).replace("  users = [\n", `  users = [\n${open}`));
+    const heard = new Map<string, string[]>();
+    const listeners = [];
+    for (const [who, patterns] of [...ACCOUNTS.map((a) => [a.role, ROLE_PERMISSIONS[a.role].subscribe] as const), ["open", [">"]] as const]) {
+      const user = who;
+      const nc = await connect({ servers: server.url, user, pass: `${user}-pw`, ...(who === "open" ? {} : { inboxPrefix: inboxPrefix(who as Role) }) });
+      heard.set(who, []);
+      for (const pattern of patterns) {
+        // a delivery's reply subject names its stream: $JS.ACK.<stream>.<consumer>.…
+        nc.subscribe(pattern, {
+          callback: (_, m) => {
+            if (m.reply?.startsWith("$JS.ACK.")) heard.get(who)!.push(m.reply.split(".")[2]);
+          },
+        });
+      }
+      await nc.flush();
+      listeners.push(nc);
+    }
+    const dir = tmp();
+    const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
+    expect(submitted.code, submitted.stderr).to.equal(0);
+    const sweepId = submitted.stdout.trim();
+    const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+    try {
+      expect((await waitDone(server.url, sweepId, 12, 120_000, as("reader"))).done).to.equal(12);
+      for (const [who, args] of [["submitter", ["status", sweepId]], ["reader", ["dlq", sweepId]], ["submitter", ["dlq", sweepId]]] as const) {
+        const r = await dtf([...args, "--nats", server.url, ...as(who)]);
+        expect(r.code, `${who}: dtf ${args.join(" ")}: ${r.stderr}`).to.equal(0);
+      }
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+      for (const nc of listeners) await nc.close();
+    }
+    const count = (who: string, stream: string) => heard.get(who)!.filter((s) => s === stream).length;
+    expect(count("worker", STREAMS.jobs), "a worker hears its own jobs").to.be.at.least(12);
+    expect(count("aggregator", STREAMS.results), "the aggregator hears its results and metrics").to.be.at.least(24);
+    expect(count("open", STREAMS.jobs) + count("open", STREAMS.results), "the control hears everything").to.be.at.least(36);
+    const leaks = ["submitter", "reader", "worker", "aggregator"].flatMap((who) =>
+      [STREAMS.jobs, STREAMS.results, STREAMS.dlq]
+        .filter((stream) => !(who === "worker" && stream === STREAMS.jobs) && !(who === "aggregator" && stream === STREAMS.results))
+        .filter((stream) => count(who, stream) > 0)
+        .map((stream) => `${who} heard ${count(who, stream)} deliveries of ${stream}`),
+    );
+    expect(leaks).to.deep.equal([]);
   });
 
   it("permissions - the shipped example server configuration is generated from the role table", () => {

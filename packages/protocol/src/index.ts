@@ -18,5 +18,5 @@ export {
 } from "./codec.ts";
 export { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, NATS_ENV, redact, STREAMS, SUBJECTS, sweepTokenOf, token } from "./names.ts";
 export type { Account, Permissions, Role } from "./permissions.ts";
-export { EXAMPLE_ACCOUNTS, exampleServerConfig, KUBERNETES_ACCOUNTS, kubernetesAuthConfig, ROLE_PERMISSIONS, serverAuthorization } from "./permissions.ts";
+export { EXAMPLE_ACCOUNTS, exampleServerConfig, inboxPrefix, KUBERNETES_ACCOUNTS, kubernetesAuthConfig, ROLE_PERMISSIONS, serverAuthorization } from "./permissions.ts";
 export { codeVersion } from "./version.ts";

@@ -17,6 +17,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { headers, NoRespondersError, TimeoutError } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
 import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
+import { inboxPrefix, type Role } from "./permissions.ts";
 
 /** How to reach the broker; every field also comes from the environment (DTF_NATS_URL, …). */
 export type NatsOptions = {
@@ -29,9 +30,11 @@ export type NatsOptions = {
   tlsCert?: string;
   tlsKey?: string;
   name?: string;
+  /** The role this connection plays: its replies come to that role's inbox prefix (permissions.ts). */
+  role?: Role;
 };
 
-export const NATS_OPTION_ENV: Record<keyof NatsOptions, string> = NATS_CONNECTION_ENV;
+export const NATS_OPTION_ENV: Record<Exclude<keyof NatsOptions, "role">, string> = NATS_CONNECTION_ENV;
 
 /** The broker could not be reached or refused us; the message says which and why (credentials redacted). */
 export class NatsConnectError extends DtfError {}
@@ -43,7 +46,7 @@ export class NatsConnectError extends DtfError {}
  */
 export async function connectNats(options: NatsOptions = {}, log?: (line: string) => void): Promise<NatsConnection> {
   const o = { ...options };
-  for (const [key, env] of Object.entries(NATS_OPTION_ENV) as [keyof NatsOptions, string][]) {
+  for (const [key, env] of Object.entries(NATS_OPTION_ENV) as [Exclude<keyof NatsOptions, "role">, string][]) {
     if (o[key] === undefined && process.env[env]) o[key] = process.env[env];
   }
   const url = o.url ?? "nats://127.0.0.1:4222";
@@ -51,6 +54,7 @@ export async function connectNats(options: NatsOptions = {}, log?: (line: string
   const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
   // a server whose link is cut sends no reset: pings find it within 3 × 10 s (the default is minutes)
   const opts: NodeConnectionOptions = { servers, name: o.name ?? "dtf", maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000, maxPingOut: 3 };
+  if (o.role) opts.inboxPrefix = inboxPrefix(o.role);
   try {
     if (o.creds) opts.authenticator = credsAuthenticator(await readFile(o.creds));
   } catch (err) {

@@ -22,7 +22,14 @@ const readKv = [`${API}.DIRECT.GET.${KV}.>`, `${API}.STREAM.MSG.GET.${KV}`];
 const listKv = [`${API}.CONSUMER.CREATE.${KV}.>`, `${API}.CONSUMER.DELETE.${KV}.>`, `${API}.CONSUMER.INFO.${KV}.>`, `$JS.FC.${KV}.>`];
 /** `ensureTopology` looks at every object before creating what is missing. */
 const inspect = [`${API}.INFO`, `${API}.STREAM.INFO.*`, `${API}.CONSUMER.INFO.${STREAMS.jobs}.${CONSUMERS.workers}`];
-const replies = ["_INBOX.>"];
+/**
+ * Replies (JetStream API answers, pull deliveries, KV reads) come to the requester's inbox. Each
+ * role's clients use an inbox prefix of their own and may subscribe to it alone, so no role can
+ * listen in on another's deliveries (a worker's jobs, an aggregator's results). The submitter
+ * (the operator) also runs the reader's commands (`dtf status`, `dtf dlq`), so it may read theirs.
+ */
+export const inboxPrefix = (role: Role) => `_INBOX_${role}`;
+const inbox = (role: Role) => `${inboxPrefix(role)}.>`;
 
 export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
   submitter: {
@@ -43,7 +50,7 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `$KV.${KV_BUCKET}.generation.>`,
       "dtf.jobs.>",
     ],
-    subscribe: replies,
+    subscribe: [inbox("submitter"), inbox("reader")],
   },
   worker: {
     publish: [
@@ -55,7 +62,7 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       "dtf.results.>",
       "dtf.dlq.>",
     ],
-    subscribe: replies,
+    subscribe: [inbox("worker")],
   },
   aggregator: {
     publish: [
@@ -72,11 +79,11 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `$KV.${KV_BUCKET}.done.>`,
       "dtf.dlq.>",
     ],
-    subscribe: [...replies, `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`],
+    subscribe: [inbox("aggregator"), `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`],
   },
   reader: {
     publish: [...inspect, `${API}.STREAM.MSG.GET.${STREAMS.dlq}`, ...readKv, ...listKv],
-    subscribe: replies,
+    subscribe: [inbox("reader")],
   },
 };
 

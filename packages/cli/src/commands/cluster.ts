@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { cancelSweep, listDeadLetters, requeueDeadLetters, submitSweep, sweepStatus } from "@dtf/coordinator";
-import { DEFAULTS } from "@dtf/protocol";
+import { DEFAULTS, type Role } from "@dtf/protocol";
 import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -45,10 +45,14 @@ export function shutdownSignal(what: string): AbortSignal {
   return controller.signal;
 }
 
-/** Connects, runs `act`, and always closes the connection (a failing command never hangs on it). */
-export async function withNats<T>(args: ParsedArgs, name: string, act: (nc: NatsConnection) => Promise<T>, logEvents = false): Promise<T> {
+/**
+ * Connects as `role` (its replies come to that role's inbox prefix, the only one its account may
+ * read; undefined: the plain `_INBOX`, for servers without per-role accounts), runs `act`, and
+ * always closes the connection (a failing command never hangs on it).
+ */
+export async function withNats<T>(args: ParsedArgs, name: string, role: Role | undefined, act: (nc: NatsConnection) => Promise<T>, logEvents = false): Promise<T> {
   const log = logEvents ? (line: string) => process.stderr.write(`${name}: ${line}\n`) : undefined;
-  const nc = await connectNats({ ...natsOptions(args), name }, log);
+  const nc = await connectNats({ ...natsOptions(args), name, role }, log);
   try {
     return await act(nc);
   } finally {
@@ -60,7 +64,7 @@ export async function submitCommand(argv: string[], out: (l: string) => void): P
   const args = parseCommandArgs("submit", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const loaded = await loadSweepArg(args);
-  return withNats(args, "dtf-submit", async (nc) => {
+  return withNats(args, "dtf-submit", "submitter", async (nc) => {
     const s = await submitSweep(nc, loaded);
     out(s.sweepId);
     const queued = s.alreadyQueued ? `, ${s.alreadyQueued} already queued` : "";
@@ -78,7 +82,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
   const maxDeliver = args.values.max_deliver ? intFlag(args, "max_deliver", 1, 100, DEFAULTS.maxDeliver) : undefined;
   const ackWaitMs = args.values.ack_wait_ms ? intFlag(args, "ack_wait_ms", 1_000, HOUR_MS, DEFAULTS.ackWaitMs) : undefined;
   const signal = shutdownSignal("dtf worker");
-  return withNats(args, "dtf-worker", async (nc) => {
+  return withNats(args, "dtf-worker", "worker", async (nc) => {
     const { counters } = await runNatsWorker(nc, { threads, signal, httpPort: port, httpHost: args.values.host?.at(-1), graceMs, maxDeliver, ackWaitMs }, (s) => {
       out(`worker: ${threads} threads, ack wait ${s.ackWaitMs} ms, max deliver ${s.maxDeliver}${s.address ? `; /healthz and /metrics on ${s.address}` : ""}`);
     });
@@ -102,7 +106,7 @@ export async function aggregateCommand(argv: string[], out: (l: string) => void)
     const stopServing = await serveSnapshots(store);
     try {
       const signal = shutdownSignal("dtf aggregate");
-      return await withNats(args, "dtf-aggregator", async (nc) => {
+      return await withNats(args, "dtf-aggregator", "aggregator", async (nc) => {
         out(`aggregating into ${dir} (store ${store.id}${args.values.sweep ? `, sweep ${args.values.sweep.at(-1)}` : ""})`);
         const counters = await runAggregator(nc, store, { signal, sweepId: args.values.sweep?.at(-1) });
         out(`aggregator stopped: ${JSON.stringify(counters)}`);
@@ -127,7 +131,9 @@ async function onSweep(
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const sweepId = args.positionals[0];
   if (!sweepId) throw new UsageError("expected a sweep id");
-  return withNats(args, "dtf", async (nc) => {
+  // status and listing dead letters read (the reader's); cancel and requeue change things (the submitter's)
+  const role: Role = command === "cancel" || args.flags.has("requeue") ? "submitter" : "reader";
+  return withNats(args, "dtf", role, async (nc) => {
     await act(nc, sweepId, args);
     return EXIT.ok;
   });

@@ -121,7 +121,8 @@ async function onCluster(
   signal: AbortSignal,
   out: (l: string) => void,
 ) {
-  await withNats(args, "dtf-reproduce", async (nc) => {
+  // one connection submits and aggregates: a server with per-role accounts needs one that may do both
+  await withNats(args, "dtf-reproduce", undefined, async (nc) => {
     for (const { name, loaded } of sweeps) {
       const s = await submitSweep(nc, loaded);
       out(`${name}: sweep ${s.sweepId} submitted (${s.published} published, ${s.skipped} already done)`);
