@@ -237,43 +237,78 @@ describe("cluster mode (real nats-server)", function () {
     const nc = await connect({ servers: server.url });
     const { jetstream } = await import("@nats-io/jetstream");
     const { runAggregator } = await import("@dtf/aggregator");
-    const { resolveRunSpec } = await import("@dtf/engine");
-    const { CONSUMERS, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
+    const { requeueDeadLetters, submitSweep } = await import("@dtf/coordinator");
+    const { loadSweepText } = await import("@dtf/sweep");
+    const { CONSUMERS, STREAMS } = await import("@dtf/protocol");
     try {
       await ensureTopology(nc, { ackWaitMs: 1000, maxDeliver: 2 });
-      const { Kvm } = await import("@nats-io/kv");
-      const record = { sweep_id: "s", name: "s", spec_json: "{}", total_runs: 1, code_version: "t", created_ms: 0 };
-      await (await new Kvm(nc).open("dtf_sweeps")).put("sweep.s", JSON.stringify(record)); // dlq --requeue needs a known sweep
+      const loaded = loadSweepText("name: stuck\nbase: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }\n", "stuck.yaml");
+      await submitSweep(nc, loaded); // one run, its job queued
       const js = jetstream(nc);
-      const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50 });
-      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "stuck", attempt: 1, spec, point: {} }));
       const store = await ResultStore.open(tmp());
       const stop = new AbortController();
       const aggregating = runAggregator(nc, store, { signal: stop.signal });
       const consumer = await js.consumers.get(STREAMS.jobs, CONSUMERS.workers);
-      expect(await consumer.next({ expires: 2000 })).to.not.equal(null); // taken, never acked: its worker "died"
+      const taken = await consumer.next({ expires: 2000 });
+      expect(taken).to.not.equal(null); // taken, never acked: its worker "died"
       await new Promise((r) => setTimeout(r, 1300));
       expect((await consumer.next({ expires: 3000 }))?.info.deliveryCount).to.equal(2); // and again
       await new Promise((r) => setTimeout(r, 1300));
       // live workers keep pulling; a pull after the last ack wait is when the server gives up on it
       expect(await consumer.next({ expires: 2000 })).to.equal(null);
       const jsm = await jetstreamManager(nc);
-      const deadline = Date.now() + 15_000;
-      while ((await jsm.streams.info(STREAMS.dlq)).state.messages < 1) {
-        if (Date.now() > deadline) throw new Error("the job never reached the dead letters");
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(async () => (await jsm.streams.info(STREAMS.dlq)).state.messages >= 1, 15_000, () => "the job never reached the dead letters", 100);
       const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
+      const runId = [...(await import("@dtf/sweep")).expandRuns(loaded.sweep)][0].runId;
       expect(letter!.header!.get("Dtf-Reason")).to.contain("delivered 2 times without an ack");
-      expect(letter!.header!.get("Dtf-Run-Id")).to.equal("stuck");
+      expect(letter!.header!.get("Dtf-Run-Id")).to.equal(runId);
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
-      const { requeueDeadLetters } = await import("@dtf/coordinator");
-      expect(await requeueDeadLetters(nc, "s")).to.deep.equal({ requeued: 1, kept: 0 }); // dtf dlq --requeue
+      expect(await requeueDeadLetters(nc, loaded.sweepId)).to.deep.equal({ requeued: 1, kept: 0, refused: 0 }); // dtf dlq --requeue
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(1);
       expect((await jsm.streams.info(STREAMS.dlq)).state.messages).to.equal(0);
       stop.abort();
       await aggregating;
       await store.close();
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("dead letters - requeue rebuilds each job from the sweep's record: a forged letter's run or spec never reaches the workers; dlq lists only its sweep's letters", async () => {
+    server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+        const { resolveRunSpec } = await import("@dtf/engine");
+    const { decodeJob, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
+    const { publishDeadLetter } = await import("@dtf/protocol/nats");
+    const { expandRuns, loadSweepText } = await import("@dtf/sweep");
+    try {
+      const dir = tmp();
+      const file = join(dir, "two.yaml");
+      writeFileSync(file, "name: two\nbase: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }\nseeds: 2\n");
+      const submitted = await dtf(["submit", file, "--nats", server.url]);
+      const sweepId = submitted.stdout.trim();
+      const planned = [...expandRuns(loadSweepText(readFileSync(file, "utf8"), file).sweep)];
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.purge(STREAMS.jobs); // as if both jobs had been taken and lost
+      // what a worker credential may publish: dead letters carrying jobs of its own making
+      const forged = (runId: string, spec: Record<string, unknown>) => encodeJob({ sweep_id: sweepId, run_id: runId, attempt: 1, spec: resolveRunSpec(spec), point: {} });
+      await publishDeadLetter(nc, sweepId, forged("made-up", { order: 3, dim: 4, steps: 99_999 }), "forged: a run of no sweep", "made-up");
+      await publishDeadLetter(nc, sweepId, forged(planned[1].runId, { order: 3, dim: 4, steps: 99_999, lr: 1 }), "forged: a real run with another spec", planned[1].runId);
+      for (let i = 0; i < 30; i++) await publishDeadLetter(nc, "other-0000000000", new Uint8Array([i]), "another sweep's letter", "");
+      const listed = await dtf(["dlq", sweepId, "--nats", server.url]);
+      expect(listed.stdout.trim().split("\n").map((l) => l.split("\t")[1])).to.deep.equal(["made-up", planned[1].runId]);
+      const requeued = await dtf(["dlq", sweepId, "--requeue", "--nats", server.url]);
+      expect(requeued.stdout.trim()).to.equal("1 dead jobs requeued, 1 letters naming no run of the sweep refused");
+      const queued = await jsm.streams.getMessage(STREAMS.jobs, { last_by_subj: SUBJECTS.job(sweepId) });
+      const job = decodeJob(queued!.data);
+      expect(job.run_id).to.equal(planned[1].runId);
+      expect(job.spec, "the sweep's spec, not the letter's").to.deep.equal(planned[1].spec);
+      expect(job.point).to.deep.equal(planned[1].point);
+      expect((await jsm.streams.info(STREAMS.jobs)).state.messages, "the made-up run stays dead").to.equal(1);
+      const left = await dtf(["dlq", sweepId, "--nats", server.url]);
+      expect(left.stdout).to.contain("made-up");
+      const none = await dtf(["dlq", (await dtf(["submit", writeSpec(dir, 50, "clean"), "--nats", server.url])).stdout.trim(), "--nats", server.url]);
+      expect(none.stdout.trim()).to.match(/^no dead letters for sweep clean-/);
     } finally {
       await nc.close();
     }

@@ -1,7 +1,7 @@
 // Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, decodeSweepRecord, encodeJob, encodeSweepRecord, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
-import { canonicalJson, expandRuns, type LoadedSweep } from "@dtf/sweep";
+import { canonicalJson, expandRuns, type LoadedSweep, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -129,43 +129,82 @@ export async function cancelSweep(nc: NatsConnection, sweepId: string): Promise<
 /** A dead letter: the message's bytes, why it died and its stream sequence. */
 export type DeadLetter = { seq: number; reason: string; runId: string; data: Uint8Array };
 
-export async function listDeadLetters(nc: NatsConnection, sweepId: string): Promise<DeadLetter[]> {
+/** Dead letters `listDeadLetters` returns at most, unless asked for more. */
+export const DEAD_LETTER_PAGE = 1_000;
+
+/**
+ * The sweep's dead letters, oldest first, at most `limit` of them, and how many it has in all.
+ * Each is fetched as the next message on the sweep's own subject (`next_by_subj`), so other
+ * sweeps' letters, however many, cost nothing.
+ */
+export async function listDeadLetters(nc: NatsConnection, sweepId: string, limit = DEAD_LETTER_PAGE): Promise<{ letters: DeadLetter[]; total: number }> {
   const kv = await sweepsBucket(nc, sweepId);
   await sweepRecord(kv, sweepId);
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(STREAMS.dlq);
-  const out: DeadLetter[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await jsm.streams.getMessage(STREAMS.dlq, { seq }).catch(() => null);
-    if (!m || m.subject !== SUBJECTS.dlq(sweepId)) continue;
-    out.push({ seq, reason: m.header?.get(DLQ_HEADERS.reason) ?? "", runId: m.header?.get(DLQ_HEADERS.runId) ?? "", data: m.data });
+  const subject = SUBJECTS.dlq(sweepId);
+  const info = await jsm.streams.info(STREAMS.dlq, { subjects_filter: subject });
+  const total = info.state.subjects?.[subject] ?? 0;
+  const letters: DeadLetter[] = [];
+  for (let seq = info.state.first_seq; letters.length < Math.min(limit, total); ) {
+    // next_by_subj: the first message on the subject at or after seq (nats-server 2.9)
+    const m = await jsm.streams.getMessage(STREAMS.dlq, { seq, next_by_subj: subject } as unknown as { seq: number });
+    if (!m) break;
+    letters.push({ seq: m.seq, reason: m.header?.get(DLQ_HEADERS.reason) ?? "", runId: m.header?.get(DLQ_HEADERS.runId) ?? "", data: m.data });
+    seq = m.seq + 1;
   }
+  return { letters, total };
+}
+
+export type RequeueSummary = { requeued: number; kept: number; refused: number };
+
+/**
+ * Puts the sweep's dead jobs back on its job subject, each rebuilt from the sweep's own record
+ * (its run id must be one of the sweep's; the spec and point are recomputed), never from the
+ * letter's bytes: a letter is anyone's to write who may publish dead letters (a worker), and a
+ * forged job must not reach the workers. A letter naming no run of the sweep is `refused` and
+ * stays; letters that are not jobs (a refused result, a conflict report) are `kept`: records, not
+ * work. A run's letters go back as one job.
+ */
+export async function requeueDeadLetters(nc: NatsConnection, sweepId: string): Promise<RequeueSummary> {
+  const kv = await sweepsBucket(nc, sweepId);
+  const sweep = sweepSpecOf(await sweepRecord(kv, sweepId), sweepId);
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const out: RequeueSummary = { requeued: 0, kept: 0, refused: 0 };
+  const byRun = new Map<string, number[]>();
+  const { letters } = await listDeadLetters(nc, sweepId, Number.MAX_SAFE_INTEGER);
+  for (const d of letters) {
+    const runId = deadJobRunId(d, sweepId);
+    if (runId === null) out.kept++;
+    else byRun.set(runId, [...(byRun.get(runId) ?? []), d.seq]);
+  }
+  // one pass over the sweep's expansion: memory grows with the letters, not with the sweep
+  for (const planned of expandRuns(sweep)) {
+    const seqs = byRun.get(planned.runId);
+    if (!seqs) continue;
+    byRun.delete(planned.runId);
+    const job = { sweep_id: sweepId, run_id: planned.runId, attempt: 1, spec: planned.spec, point: planned.point };
+    await js.publish(SUBJECTS.job(sweepId), encodeJob(job), { msgID: `${planned.runId}:requeue:${Date.now()}` });
+    for (const seq of seqs) await jsm.streams.deleteMessage(STREAMS.dlq, seq);
+    out.requeued++;
+  }
+  for (const seqs of byRun.values()) out.refused += seqs.length;
   return out;
 }
 
-/**
- * Puts dead jobs of the sweep back on its job subject (a fresh message id each time) and removes
- * their letters. Letters that are not a job of this sweep (a refused result, a conflict report)
- * are left where they are: they are records, not work.
- */
-export async function requeueDeadLetters(nc: NatsConnection, sweepId: string): Promise<{ requeued: number; kept: number }> {
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const out = { requeued: 0, kept: 0 };
-  for (const d of await listDeadLetters(nc, sweepId)) {
-    let isJob = false;
-    try {
-      isJob = decodeJob(d.data).sweep_id === sweepId;
-    } catch {
-      // not a job
-    }
-    if (!isJob) {
-      out.kept++;
-      continue;
-    }
-    await js.publish(SUBJECTS.job(sweepId), d.data, { msgID: `${d.runId || d.seq}:requeue:${Date.now()}:${out.requeued}` });
-    await jsm.streams.deleteMessage(STREAMS.dlq, d.seq);
-    out.requeued++;
+/** The run a dead job letter names (its header, else its decoded job), or null for a letter that is no job. */
+function deadJobRunId(d: DeadLetter, sweepId: string): string | null {
+  try {
+    const job = decodeJob(d.data);
+    return job.sweep_id === sweepId ? d.runId || job.run_id : null;
+  } catch {
+    return null; // not a job (or one whose spec is not even valid): a record
   }
-  return out;
+}
+
+/** The sweep spec a record holds, checked against its id. */
+function sweepSpecOf(info: SweepInfo, sweepId: string): SweepSpec {
+  const sweep = JSON.parse(info.spec_json) as SweepSpec;
+  if (sweepIdOf(sweep) !== sweepId) throw new UnknownSweepError(`the record of sweep ${sweepId} holds another sweep's spec`);
+  return sweep;
 }

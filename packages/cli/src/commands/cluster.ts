@@ -159,8 +159,14 @@ export const dlqCommand = (argv: string[], out: (l: string) => void) =>
   onSweep(argv, out, "dlq", async (nc, sweepId, args) => {
     if (args.flags.has("requeue")) {
       const r = await requeueDeadLetters(nc, sweepId);
-      out(`${r.requeued} dead jobs requeued${r.kept ? `, ${r.kept} letters that are not jobs kept` : ""}`);
-    } else for (const d of await listDeadLetters(nc, sweepId)) out(`${d.seq}\t${d.runId || "-"}\t${d.reason}`);
+      const refused = r.refused ? `, ${r.refused} letters naming no run of the sweep refused` : "";
+      out(`${r.requeued} dead jobs requeued${r.kept ? `, ${r.kept} letters that are not jobs kept` : ""}${refused}`);
+      return;
+    }
+    const { letters, total } = await listDeadLetters(nc, sweepId);
+    if (total === 0) out(`no dead letters for sweep ${sweepId}`);
+    for (const d of letters) out(`${d.seq}\t${d.runId || "-"}\t${d.reason}`);
+    if (total > letters.length) out(`… ${total - letters.length} more (the oldest ${letters.length} shown)`);
   });
 
 /** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
