@@ -393,6 +393,22 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
     expect(await refused("worker", "dtf.jobs.x"), "a worker publishing a job").to.not.equal("");
     expect(await refused("worker", `$KV.dtf_sweeps.done.${sweepId}.forged`), "a worker marking a run done").to.not.equal("");
     expect(await refused("aggregator", "dtf.jobs.x"), "an aggregator publishing a job").to.not.equal("");
+    // only dtf's own streams may be created, by the submitter alone (a mirror of the results would double its disk)
+    const answered = async (user: Role, subject: string, payload: string) => {
+      const nc = await connect({ servers: server.url, user, pass: `${user}-pw`, inboxPrefix: inboxPrefix(user) });
+      const reply = await nc.request(subject, payload, { timeout: 2000 }).then(
+        (m) => m.string(),
+        () => null, // a refused publish gets no answer (the server reports a permissions violation)
+      );
+      await nc.close();
+      return reply;
+    };
+    const mirror = (name: string) => JSON.stringify({ name, mirror: { name: "DTF_RESULTS" } });
+    for (const user of ["submitter", "worker", "aggregator", "reader"] as const) {
+      expect(await answered(user, "$JS.API.STREAM.CREATE.MIRROR", mirror("MIRROR")), `${user} creating a mirror of the results`).to.equal(null);
+    }
+    // the control: the submitter's request for one of dtf's own names reaches the server (which answers it)
+    expect(await answered("submitter", `$JS.API.STREAM.CREATE.${STREAMS.dlq}`, mirror(STREAMS.dlq))).to.contain("stream_create_response");
     const reader = await dtf(["submit", writeSpec(dir, 300, "other"), "--nats", server.url, ...as("reader")]);
     expect(reader.code, "a reader cannot submit").to.not.equal(0);
   });

@@ -35,7 +35,8 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
   submitter: {
     publish: [
       ...inspect,
-      `${API}.STREAM.CREATE.*`,
+      // dtf's own streams only: a wildcard let the submitter create any stream (a mirror of the results)
+      ...[STREAMS.jobs, STREAMS.results, STREAMS.dlq, KV].map((name) => `${API}.STREAM.CREATE.${name}`),
       `${API}.CONSUMER.CREATE.${STREAMS.jobs}.>`,
       `${API}.CONSUMER.DURABLE.CREATE.${STREAMS.jobs}.${CONSUMERS.workers}`,
       // cancel deletes a sweep's queued jobs one by one (deleteQueuedJobs: no filtered purge)
