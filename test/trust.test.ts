@@ -124,15 +124,32 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       const batch = { sweep_id: sweepId, run_id: first.runId, attempt: 1, points: [{ ...genuine.final!, step: 0, train_loss: 1234.5 }] };
       await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(batch)); // rewrite a stored step
       await js.publish(SUBJECTS.metrics("nosuchsweep"), encodeMetricBatch({ ...batch, sweep_id: "nosuchsweep" })); // an unknown sweep
+      // metric points no genuine worker sends: a new step of a finished run, a step past the spec's
+      // steps, an 800 KB list, and a job whose point has an extra key equal to its base value
+      const points = (step: number, over = {}) => ({ ...batch, points: [{ ...genuine.final!, step, ...over }] });
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(points(150)));
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(points(99_999_999)));
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(points(100, { component_norms: Array.from({ length: 100_000 }, () => 1) })));
+      await forge({ job: { ...genuine.job!, point: { ...genuine.job!.point, order: 3 } } });
       await until(
-        async () => (await jsm.streams.info("DTF_DLQ")).state.messages === 7,
+        async () => (await jsm.streams.info("DTF_DLQ")).state.messages === 11,
         60_000,
         async () => `dead letters: ${(await dtf(["dlq", sweepId, "--nats", server.url])).stdout}\n${aggregator.log()}`,
       );
       const s = (await status(server.url, sweepId))!;
-      expect([s.done, s.dead], "12 genuine runs, 5 letters of this sweep").to.deep.equal([12, 5]);
+      expect([s.done, s.dead], "12 genuine runs, 9 letters of this sweep").to.deep.equal([12, 9]);
       const letters = (await dtf(["dlq", sweepId, "--nats", server.url])).stdout;
-      for (const reason of ["runs.steps must be an integer", "is already stored (attempt 1", "is not a run of sweep", "the point or spec sent with run", "repeat stored steps with other values"]) {
+      for (const reason of [
+        "runs.steps must be an integer",
+        "is already stored (attempt 1",
+        "is not a run of sweep",
+        "the point or spec sent with run",
+        "repeat stored steps with other values",
+        "is stored finished; its metric batch adds step 150",
+        "step 99999999: not a step of a run of 300 steps",
+        "component_norms has 100000 values, the spec implies 10",
+        "has keys depth, observations, order, seed",
+      ]) {
         expect(letters).to.contain(reason);
       }
       const elsewhere = async (subject: string) => (await jsm.streams.info("DTF_DLQ", { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
@@ -141,7 +158,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       expect(aggregator.log()).to.contain("dead-lettered a message on");
       expect(letters).to.not.contain("second-worker");
       // requeueing moves only dead jobs: these letters are records, not work
-      expect((await dtf(["dlq", sweepId, "--requeue", "--nats", server.url])).stdout).to.contain("0 dead jobs requeued, 5 letters that are not jobs kept");
+      expect((await dtf(["dlq", sweepId, "--requeue", "--nats", server.url])).stdout).to.contain("0 dead jobs requeued, 9 letters that are not jobs kept");
       // a later, genuine sweep is still aggregated: nothing wedged
       const next = await dtf(["submit", writeSpec(dir, 300, "after"), "--nats", server.url]);
       const worker = role(["worker", "--threads", "2", "--nats", server.url]);

@@ -1,15 +1,19 @@
 // The aggregator: one result store's durable consumer of DTF_RESULTS. It owns the connection side
 // (consume, ack, dead letters, done markers); the rules live in rules.ts, the commits in commits.ts.
+import type { RunSpec } from "@dtf/engine";
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
 import { deleteQueuedJobs, doneRunIds, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
 import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
+import { runAt } from "@dtf/sweep";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CommitLoop } from "./commits.ts";
 import {
   asStored,
+  checkBatchOfFinishedRun,
   checkBatchRun,
+  checkMetricPoints,
   checkSubject,
   expectedEvaluations,
   isFinished,
@@ -50,6 +54,9 @@ export type AggregatorCounters = {
 /** A result whose run's metric batches have not all been stored yet (they come back: not its fault). */
 class MetricsPending extends Error {}
 
+/** A run whose metrics are coming in: the steps staged this life, how many off the grid, its spec. */
+type OpenRun = { steps: Set<number>; offGrid: number; spec: RunSpec };
+
 /**
  * The durable consumer of one result store (its own consumer: two stores each get every message):
  * writes metric batches and results into the store and acks each message only after the commit
@@ -67,8 +74,8 @@ export class Aggregator {
   private readonly versionsSeen = new Set<string>();
   /** Finished runs per sweep (known to this life), so the last one can clear the sweep's stale jobs. */
   private readonly doneCounts = new Map<string, number>();
-  /** Distinct metric steps staged per run (this life), until its result is stored. */
-  private readonly metricSteps = new Map<string, Set<number>>();
+  /** Runs with metrics staged this life, until their result is stored: their steps and spec. */
+  private readonly openRuns = new Map<string, OpenRun>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -180,6 +187,17 @@ export class Aggregator {
     }
   }
 
+  /** Whether the run's result is stored (or staged) finished; staged rows are committed first, so the store can tell. */
+  private async isFinishedRun(key: string, sweepId: string, runId: string): Promise<boolean> {
+    const staged = this.commits.stagedRun(key);
+    if (staged) {
+      if (!isFinished(staged.status)) return false;
+      await this.commits.commit().catch(() => undefined); // its steps become countable
+      return true;
+    }
+    return isFinished((await this.store.storedRun(sweepId, runId))?.status ?? "");
+  }
+
   /** The sweep of a message, after checking that the subject and the payload name the same one. */
   private sweepOf(m: JsMsg, sweepId: string): Promise<KnownSweep> {
     checkSubject(m.subject, sweepId);
@@ -189,11 +207,27 @@ export class Aggregator {
   private async onMetrics(m: JsMsg, batch: MetricBatch): Promise<null> {
     const known = await this.sweepOf(m, batch.sweep_id);
     checkBatchRun(batch, known.runIds);
-    await this.store.stageMetrics(batch);
     const key = `${batch.sweep_id}/${batch.run_id}`;
-    const steps = this.metricSteps.get(key) ?? new Set<number>();
-    for (const p of batch.points) steps.add(p.step);
-    this.metricSteps.set(key, steps);
+    let open = this.openRuns.get(key);
+    const spec = open?.spec ?? runAt(known.sweep, known.runIds.get(batch.run_id)!).spec;
+    checkMetricPoints(batch, spec, open?.offGrid ?? 0);
+    if (!open) {
+      // the run's first batch in this life: a run stored finished takes no new step (a redelivery
+      // passes, and keep-first stores nothing of it but reports other values)
+      if (await this.isFinishedRun(key, batch.sweep_id, batch.run_id)) {
+        checkBatchOfFinishedRun(batch, await this.store.metricStepsOf(batch.sweep_id, batch.run_id));
+        await this.store.stageMetrics(batch);
+        this.counters.metricBatches++;
+        return null;
+      }
+      open = { steps: new Set(), offGrid: 0, spec };
+    }
+    await this.store.stageMetrics(batch);
+    for (const p of batch.points) {
+      if (!open.steps.has(p.step) && p.step % open.spec.eval_every !== 0) open.offGrid++;
+      open.steps.add(p.step);
+    }
+    this.openRuns.set(key, open);
     this.counters.metricBatches++;
     this.counters.points += batch.points.length;
     return null;
@@ -222,7 +256,7 @@ export class Aggregator {
         break;
     }
     if (finished) await this.waitForMetrics(m, result, key);
-    this.metricSteps.delete(key);
+    this.openRuns.delete(key);
     await this.store.stageResult(job, result);
     this.commits.noteStaged(key, asStored(result));
     this.counters.results++;
@@ -239,7 +273,7 @@ export class Aggregator {
   private async waitForMetrics(m: JsMsg, result: RunResult, key: string): Promise<void> {
     const job = result.job!;
     const expected = expectedEvaluations(result.steps, job.spec.eval_every);
-    if ((this.metricSteps.get(key)?.size ?? 0) >= expected) return;
+    if ((this.openRuns.get(key)?.steps.size ?? 0) >= expected) return;
     this.store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
     // the staged rows become countable (a failed commit hands this message back too, via `failures`)
     await this.commits.commit().catch(() => undefined);

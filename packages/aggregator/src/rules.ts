@@ -1,9 +1,9 @@
 // The aggregator's rules: what a message must be before its rows are stored, as pure functions of
 // the message, its sweep and what the store already holds (no NATS, no I/O; unit-tested alone).
-import { type RunSpecInput, resolveRunSpec } from "@dtf/engine";
+import { componentCount, type RunSpec, type RunSpecInput, resolveRunSpec } from "@dtf/engine";
 import { type Job, type MetricBatch, type RunResult, sweepTokenOf, token } from "@dtf/protocol";
 import type { StoredRun } from "@dtf/store";
-import { runIdOf, type SweepSpec } from "@dtf/sweep";
+import { axesOf, runIdOf, type SweepSpec } from "@dtf/sweep";
 
 /** A message the aggregator refuses to store; the reason goes with its dead letter. */
 export class Rejected extends Error {}
@@ -44,7 +44,7 @@ export function checkSubject(subject: string, sweepId: string): void {
 }
 
 /** A metric batch belongs to a run of its sweep. */
-export function checkBatchRun(batch: MetricBatch, runIds: ReadonlySet<string>): void {
+export function checkBatchRun(batch: MetricBatch, runIds: { has(runId: string): boolean }): void {
   if (!runIds.has(batch.run_id)) throw new Rejected(`run ${batch.run_id} is not a run of sweep ${batch.sweep_id}`);
 }
 
@@ -56,9 +56,23 @@ export function jobOfResult(result: RunResult): Job {
   return job;
 }
 
-/** A job is a run of its sweep: its id is one of the sweep's, and its point and its spec both recompute to it. */
-export function checkJob(job: Job, sweep: SweepSpec, runIds: ReadonlySet<string>): void {
+/** The keys of every point of a sweep: its grid's and zip groups' keys, and the seed. */
+export function pointKeysOf(sweep: SweepSpec): string[] {
+  return [...axesOf(sweep).flatMap((axis) => axis.keys), "seed"].sort();
+}
+
+/**
+ * A job is a run of its sweep: its id is one of the sweep's, its point has exactly the sweep's
+ * axes (an extra key equal to the base value would keep the run id and add a fake axis to the
+ * store), and its point and its spec both recompute to its id.
+ */
+export function checkJob(job: Job, sweep: SweepSpec, runIds: { has(runId: string): boolean }): void {
   if (!runIds.has(job.run_id)) throw new Rejected(`run ${job.run_id} is not a run of sweep ${job.sweep_id}`);
+  const keys = Object.keys(job.point).sort();
+  const expected = pointKeysOf(sweep);
+  if (keys.join(",") !== expected.join(",")) {
+    throw new Rejected(`the point sent with run ${job.run_id} has keys ${keys.join(", ") || "none"}; the sweep's axes are ${expected.join(", ")}`);
+  }
   let fromPoint: string;
   try {
     fromPoint = runIdOf(resolveRunSpec({ ...sweep.base, ...job.point } as RunSpecInput));
@@ -104,4 +118,40 @@ export const METRICS_WAIT_MS = 5_000;
 export function metricsVerdict(storedSteps: number, expected: number, deliveryCount: number): "complete" | "wait" | "give-up" {
   if (storedSteps >= expected) return "complete";
   return deliveryCount < METRICS_PATIENCE ? "wait" : "give-up";
+}
+
+/**
+ * Each point of a metric batch is one the run's spec can produce: a step from 0 to its `steps`,
+ * on its evaluation grid (multiples of eval_every) unless it is the run's last evaluation (where
+ * training stopped: at most one step off the grid per run, `offGridBefore` counting those already
+ * staged), and lists of the lengths the spec implies (top_k components, one erank per mode,
+ * singular values for matrices only).
+ */
+export function checkMetricPoints(batch: MetricBatch, spec: RunSpec, offGridBefore: number): void {
+  const top = Math.min(spec.top_k, componentCount(spec));
+  const singular = spec.model === "matrix" || spec.model === "nuclear" ? Math.min(spec.top_k, spec.dim[0], spec.dim[1]) : 0;
+  let offGrid = offGridBefore;
+  for (const p of batch.points) {
+    const where = `run ${batch.run_id} step ${p.step}`;
+    if (!Number.isInteger(p.step) || p.step < 0 || p.step > spec.steps) throw new Rejected(`${where}: not a step of a run of ${spec.steps} steps`);
+    if (p.step % spec.eval_every !== 0 && ++offGrid > 1) throw new Rejected(`${where}: off the evaluation grid (every ${spec.eval_every}) and not the run's last evaluation`);
+    const lengths: [string, number, number][] = [
+      ["component_norms", p.component_norms.length, top],
+      ["gamma", p.gamma.length, top],
+      ["unfolding_eranks", p.unfolding_eranks.length, spec.dim.length],
+      ["singular_values", p.singular_values.length, singular],
+    ];
+    for (const [field, length, expected] of lengths) {
+      if (length !== expected) throw new Rejected(`${where}: ${field} has ${length} values, the spec implies ${expected}`);
+    }
+  }
+}
+
+/**
+ * A metric batch for a run already stored finished: a redelivery (every step already stored;
+ * keep-first makes it change nothing) is accepted, any new step is refused.
+ */
+export function checkBatchOfFinishedRun(batch: MetricBatch, storedSteps: ReadonlySet<number>): void {
+  const fresh = batch.points.find((p) => !storedSteps.has(p.step));
+  if (fresh) throw new Rejected(`run ${batch.run_id} is stored finished; its metric batch adds step ${fresh.step}`);
 }

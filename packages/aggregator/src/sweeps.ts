@@ -5,8 +5,8 @@ import { expandRuns, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import type { KV } from "@nats-io/kv";
 import { checkJob, Rejected } from "./rules.ts";
 
-/** What the aggregator knows of one sweep: its record and the ids of its runs. */
-export type KnownSweep = { info: SweepInfo; sweep: SweepSpec; runIds: Set<string> };
+/** What the aggregator knows of one sweep: its record, and each run id's position (`runAt` gives its spec). */
+export type KnownSweep = { info: SweepInfo; sweep: SweepSpec; runIds: Map<string, number> };
 
 /**
  * The sweeps whose messages the aggregator has seen, read from their KV records (written by the
@@ -44,8 +44,8 @@ export class SweepRegistry {
       throw new Rejected(err instanceof ProtocolError ? err.message : `the record of sweep ${sweepId} holds no readable spec`);
     }
     if (sweepIdOf(sweep) !== sweepId) throw new Rejected(`the record of sweep ${sweepId} holds another sweep's spec`);
-    const runIds = new Set<string>();
-    for (const run of expandRuns(sweep)) runIds.add(run.runId);
+    const runIds = new Map<string, number>();
+    for (const run of expandRuns(sweep)) runIds.set(run.runId, run.index);
     await this.store.recordSweep(info);
     return { info, sweep, runIds };
   }

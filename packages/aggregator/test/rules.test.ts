@@ -1,11 +1,14 @@
-import type { RunResult } from "@dtf/protocol";
+import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
+import type { MetricBatch, RunResult } from "@dtf/protocol";
 import type { StoredRun } from "@dtf/store";
 import { expandRuns, loadSweepText } from "@dtf/sweep";
 import { expect } from "chai";
 import {
   asStored,
+  checkBatchOfFinishedRun,
   checkBatchRun,
   checkJob,
+  checkMetricPoints,
   checkSubject,
   expectedEvaluations,
   jobOfResult,
@@ -53,7 +56,7 @@ describe("aggregator rules", () => {
     expect(() => checkJob({ ...jobOf(0), run_id: "made-up" }, sweep, runIds)).to.throw(Rejected, "is not a run of sweep");
     expect(() => checkJob({ ...jobOf(0), point: runs[1].point }, sweep, runIds), "another run's point").to.throw(Rejected, "is not that run's");
     expect(() => checkJob({ ...jobOf(0), spec: { ...runs[0].spec, steps: 99_999 } }, sweep, runIds), "a changed spec").to.throw(Rejected, "is not that run's");
-    expect(() => checkJob({ ...jobOf(0), point: { depth: "x" } }, sweep, runIds), "a point that does not resolve").to.throw(Rejected, "is not that run's");
+    expect(() => checkJob({ ...jobOf(0), point: { depth: "x", seed: 0 } }, sweep, runIds), "a point that does not resolve").to.throw(Rejected, "is not that run's");
   });
 
   it("judge - nothing stored: store; a redelivered copy: duplicate; the same outcome by another attempt: rerun", () => {
@@ -87,5 +90,58 @@ describe("aggregator rules", () => {
     expect(metricsVerdict(3, 4, 1)).to.equal("wait");
     expect(metricsVerdict(3, 4, METRICS_PATIENCE - 1)).to.equal("wait");
     expect(metricsVerdict(3, 4, METRICS_PATIENCE)).to.equal("give-up");
+  });
+
+  it("job - a point with a key the sweep has no axis for (equal to the base value: same run id) is refused", () => {
+    const extra = { ...jobOf(0), point: { ...runs[0].point, order: 3 } };
+    expect(() => checkJob(extra, sweep, runIds)).to.throw(Rejected, "has keys depth, order, seed; the sweep's axes are depth, seed");
+    const missing = { ...jobOf(0), point: { seed: runs[0].point.seed } };
+    expect(() => checkJob(missing, sweep, runIds)).to.throw(Rejected, "the sweep's axes are depth, seed");
+  });
+
+  it("metric points - every point a real training of each model sends passes, early stops included", async () => {
+    const specs = [
+      { model: "cp", order: 3, dim: 5, components: 8, depth: 2, steps: 130, eval_every: 50 },
+      { model: "cp", variant: "component", order: 3, dim: 4, components: 30, depth: 2, steps: 100, eval_every: 25, top_k: 40 },
+      { model: "tucker", order: 3, dim: 4, core_rank: 2, steps: 60, eval_every: 20 },
+      { model: "matrix", dim: [6, 9], depth: 3, steps: 60, eval_every: 20, top_k: 4 },
+      { model: "nuclear", dim: [6, 9], steps: 30, eval_every: 10 },
+      { model: "cp", problem: "sensing", order: 3, dim: 4, components: 6, observations: 20, steps: 40, eval_every: 20 },
+      // converges early, off the grid: stop_tol far above the loss
+      { model: "cp", order: 3, dim: 4, components: 6, steps: 1000, eval_every: 7, stop_tol: 10, stop_patience: 1 },
+      // diverges at once
+      { model: "cp", order: 3, dim: 4, components: 6, steps: 100, eval_every: 10, lr: 1e6, init_std: 1 },
+    ];
+    for (const input of specs) {
+      const spec = resolveRunSpec(input);
+      const points: MetricPoint[] = [];
+      await train(spec, { onMetrics: (p) => points.push(p) });
+      const batch: MetricBatch = { sweep_id: sweepId, run_id: "r", attempt: 1, points };
+      expect(() => checkMetricPoints(batch, spec, 0), JSON.stringify(input)).to.not.throw();
+    }
+  });
+
+  it("metric points - a step past the run's steps, a second step off the grid, and lists of the wrong length are refused", async () => {
+    const spec = resolveRunSpec({ model: "cp", order: 3, dim: 5, components: 8, steps: 300, eval_every: 100 });
+    const points: MetricPoint[] = [];
+    await train(spec, { onMetrics: (p) => points.push(p) });
+    const batch = (ps: MetricPoint[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", attempt: 1, points: ps });
+    const at = (step: number) => ({ ...points[1], step });
+    expect(() => checkMetricPoints(batch([at(99_999_999)]), spec, 0)).to.throw(Rejected, "not a step of a run of 300 steps");
+    expect(() => checkMetricPoints(batch([at(-100)]), spec, 0)).to.throw(Rejected, "not a step");
+    expect(() => checkMetricPoints(batch([at(150.5)]), spec, 0)).to.throw(Rejected, "not a step");
+    expect(() => checkMetricPoints(batch([at(150)]), spec, 0), "one off the grid: the last evaluation").to.not.throw();
+    expect(() => checkMetricPoints(batch([at(150), at(250)]), spec, 0)).to.throw(Rejected, "step 250: off the evaluation grid");
+    expect(() => checkMetricPoints(batch([at(250)]), spec, 1), "one already staged").to.throw(Rejected, "off the evaluation grid");
+    const huge = { ...points[1], component_norms: Array.from({ length: 100_000 }, () => 1) };
+    expect(() => checkMetricPoints(batch([huge]), spec, 0)).to.throw(Rejected, "component_norms has 100000 values, the spec implies 8");
+    expect(() => checkMetricPoints(batch([{ ...points[1], unfolding_eranks: [1] }]), spec, 0)).to.throw(Rejected, "unfolding_eranks has 1 values, the spec implies 3");
+    expect(() => checkMetricPoints(batch([{ ...points[1], singular_values: [1] }]), spec, 0)).to.throw(Rejected, "singular_values");
+  });
+
+  it("finished run - a redelivered batch (steps all stored) passes; one adding a step is refused", () => {
+    const batch = (steps: number[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", attempt: 1, points: steps.map((step) => ({ ...final, step })) });
+    expect(() => checkBatchOfFinishedRun(batch([0, 100]), new Set([0, 100, 200]))).to.not.throw();
+    expect(() => checkBatchOfFinishedRun(batch([0, 300]), new Set([0, 100, 200]))).to.throw(Rejected, "adds step 300");
   });
 });

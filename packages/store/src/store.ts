@@ -439,6 +439,12 @@ export class ResultStore {
   }
 
   /** Distinct evaluation steps of a run stored (committed) so far; reads without committing. */
+  /** The distinct steps of the run's stored metrics. */
+  async metricStepsOf(sweepId: string, runId: string): Promise<Set<number>> {
+    const rows = await this.query<{ step: number }>("SELECT DISTINCT step::BIGINT AS step FROM metrics WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId]);
+    return new Set(rows.map((r) => Number(r.step)));
+  }
+
   async countMetricSteps(sweepId: string, runId: string): Promise<number> {
     const rows = await this.exclusive(async () =>
       (await this.db.runAndReadAll("SELECT count(DISTINCT step)::INTEGER AS n FROM metrics WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId])).getRowObjectsJson(),

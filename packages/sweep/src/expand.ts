@@ -27,3 +27,28 @@ export function* expandRuns(sweep: SweepSpec): Generator<PlannedRun> {
     }
   }
 }
+
+/**
+ * The run at position `index` of `expandRuns`' order, computed directly (mixed radix over the
+ * axes, seeds fastest): a reader that keeps only run indices can recover any run's point and spec.
+ */
+export function runAt(sweep: SweepSpec, index: number): PlannedRun {
+  const axes = axesOf(sweep);
+  const total = axes.reduce((n, a) => n * a.values.length, sweep.seeds.length);
+  if (!Number.isInteger(index) || index < 0 || index >= total) throw new RangeError(`run index ${index} is outside the sweep's ${total} runs`);
+  const seed = sweep.seeds[index % sweep.seeds.length];
+  let rest = Math.floor(index / sweep.seeds.length);
+  const point: Record<string, unknown> = {};
+  const chosen = axes.map(() => 0);
+  for (let a = axes.length - 1; a >= 0; a--) {
+    chosen[a] = rest % axes[a].values.length;
+    rest = Math.floor(rest / axes[a].values.length);
+  }
+  axes.forEach((axis, a) => {
+    axis.keys.forEach((k, j) => {
+      point[k] = axis.values[chosen[a]][j];
+    });
+  });
+  const spec = resolveRunSpec({ ...sweep.base, ...point, seed } as RunSpecInput);
+  return { runId: runIdOf(spec), index, point: { ...point, seed }, spec };
+}

@@ -1,6 +1,6 @@
 import { SpecError } from "@dtf/engine";
 import { expect } from "chai";
-import { canonicalJson, expandRuns, loadSweepText, runIdOf, SpecParseError } from "../src/index.ts";
+import { canonicalJson, expandRuns, loadSweepText, runAt, runIdOf, SpecParseError } from "../src/index.ts";
 
 const example = `name: depth-vs-observations
 base: { model: cp, order: 3, dim: 10, components: 100, problem: completion, target_rank: 2, target_norm: 1, init_std: 0.1, optimizer: grouprmsprop, lr: 0.001, steps: 30000, eval_every: 25 }
@@ -81,6 +81,18 @@ describe("sweep spec", () => {
     const afterThree = reads;
     for (let i = 0; i < 100; i++) it.next(); // the next lr value starts at run 100
     expect(reads - afterThree, "reads for the next 100 runs").to.be.below(1000);
+  });
+
+  it("expansion - runAt(i) is the i-th run of expandRuns (grid, zip and seeds), and refuses an index outside the sweep", () => {
+    const { sweep } = loadSweepText(
+      "name: mixed\nbase: { order: 3, dim: 5 }\ngrid: { depth: [1, 2, 3], init_std: [0.01, 0.1] }\nzip: [{ steps: [100, 200], eval_every: [10, 20] }]\nseeds: [4, 7]\n",
+      "mixed.yaml",
+    );
+    const all = [...expandRuns(sweep)];
+    expect(all).to.have.length(24);
+    all.forEach((run, i) => expect(runAt(sweep, i), `index ${i}`).to.deep.equal(run));
+    expect(() => runAt(sweep, 24)).to.throw(RangeError, "outside the sweep's 24 runs");
+    expect(() => runAt(sweep, -1)).to.throw(RangeError);
   });
 
   it("canonical JSON - key order does not change the text", () => {

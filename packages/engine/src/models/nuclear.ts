@@ -72,9 +72,10 @@ export class NuclearNormBaseline implements Model {
     return svd(w, this.spec.dim[0], this.spec.dim[1]);
   }
 
+  /** The min(d1, d2) singular values (the Gram of the columns has d2, the rest of them zero up to rounding). */
   componentNorms(): Float64Array {
     this.svdCache = this.svdOf(this.params[0].data);
-    return this.svdCache.values;
+    return this.svdCache.values.subarray(0, Math.min(this.spec.dim[0], this.spec.dim[1]));
   }
 
   component(index: number): Float64Array[] {
