@@ -293,6 +293,56 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       execFileSync("umount", ["-l", mountPoint], { timeout: 30_000 });
     }
   });
+
+  it("disk full, deterministic - metrics whose commit failed are not counted for their result: the run is marked done only once they are stored again", async function () {
+    const mountPoint = tmp();
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore", timeout: 30_000 });
+    } catch {
+      this.skip(); // mounting a small file system needs root (CI runs as root)
+    }
+    server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const stop = new AbortController();
+    let store: ResultStore | null = null;
+    let aggregating: Promise<unknown> = Promise.resolve();
+    try {
+      const { runAggregator } = await import("@dtf/aggregator");
+      const { submitSweep } = await import("@dtf/coordinator");
+      const { KEYS } = await import("@dtf/protocol");
+      const { Kvm } = await import("@nats-io/kv");
+      const loaded = loadSweepText("name: full\nbase: { order: 3, dim: 5, components: 8, observations: 40, steps: 300, eval_every: 20 }\n", "full.yaml");
+      await submitSweep(nc, loaded);
+      const [run] = expandRuns(loaded.sweep);
+      const points: MetricPoint[] = [];
+      const r = await train(run.spec, { onMetrics: (p) => points.push(p) });
+      const job = { sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, spec: run.spec, point: run.point };
+      const result: RunResult = {
+        sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
+        threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", job,
+      };
+      store = await ResultStore.open(join(mountPoint, "store"));
+      const log: string[] = [];
+      // handed-back messages return after 20 s: the result below is handled long before its metrics come back
+      aggregating = runAggregator(nc, store, { signal: stop.signal, retryDelayMs: 20_000, log: (line) => log.push(line) });
+      const filler = join(mountPoint, "filler");
+      spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore", timeout: 60_000 }); // fills the disk
+      const js = jetstream(nc);
+      await js.publish(SUBJECTS.metrics(loaded.sweepId), encodeMetricBatch({ sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, points }));
+      await until(() => log.some((l) => l.includes("commit failed")), 60_000, () => `no commit failed: ${log.join("\n")}`);
+      rmSync(filler);
+      await js.publish(SUBJECTS.result(loaded.sweepId), encodeRunResult(result));
+      const kv = await new Kvm(nc).open("dtf_sweeps");
+      await until(async () => (await kv.get(KEYS.done(loaded.sweepId, run.runId)))?.operation === "PUT", 120_000, () => `never marked done:\n${log.join("\n")}`);
+      expect(await store.countMetricSteps(loaded.sweepId, run.runId), "evaluations stored when the run is marked done").to.equal(points.length);
+    } finally {
+      stop.abort();
+      await aggregating.catch(() => undefined);
+      await store?.close();
+      await nc.close();
+      execFileSync("umount", ["-l", mountPoint], { timeout: 30_000 });
+    }
+  });
 });
 
 /** The stored result of a run, re-read from the results stream (a genuine message to forge from). */

@@ -36,6 +36,8 @@ export type AggregatorOptions = {
   sweepId?: string;
   /** Where dead letters, commit failures and warnings are reported, one line each. @default stderr */
   log?: (line: string) => void;
+  /** How long a message handed back (a failed commit, a transient error) waits for its redelivery. @default 1000 */
+  retryDelayMs?: number;
 };
 
 export type AggregatorCounters = {
@@ -69,6 +71,7 @@ type OpenRun = { steps: Set<number>; offGrid: number; spec: RunSpec };
 export class Aggregator {
   readonly counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
   private readonly log: (line: string) => void;
+  private readonly retryDelayMs: number;
   private readonly sweeps: SweepRegistry;
   private readonly commits: CommitLoop;
   private readonly versionsSeen = new Set<string>();
@@ -85,6 +88,7 @@ export class Aggregator {
     private readonly consumer: Consumer,
   ) {
     this.log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
+    this.retryDelayMs = options.retryDelayMs ?? 1_000;
     this.sweeps = new SweepRegistry(kv, store);
     this.commits = new CommitLoop(
       store,
@@ -94,11 +98,16 @@ export class Aggregator {
         committed: () => void this.counters.commits++,
         failed: (handedBack, why, firstOfItsKind) => {
           this.counters.failedCommits++;
+          // the staged rows are gone: what this life counted as staged must be counted again, or a
+          // result could pass waitForMetrics on steps no commit holds (its run marked done without
+          // them: the disk-full loss)
+          this.openRuns.clear();
           if (firstOfItsKind) this.log(`commit failed, ${handedBack} messages handed back for redelivery (retried until it succeeds): ${why}`);
         },
         markersFailed: (why) => this.log(`cannot write done markers, will retry: ${why}`),
       },
       options.commitEveryMs ?? DEFAULT_COMMIT_DELAY_MS,
+      this.retryDelayMs,
     );
   }
 
@@ -137,7 +146,7 @@ export class Aggregator {
     try {
       const done = m.subject.startsWith("dtf.metrics.") ? await this.onMetrics(m, decodeMetricBatch(m.data)) : await this.onResult(m, decodeRunResult(m.data));
       if (this.commits.failures !== failuresBefore) {
-        m.nak(1_000); // a commit failed while it was being staged: its rows may be gone
+        m.nak(this.retryDelayMs); // a commit failed while it was being staged: its rows may be gone
         return;
       }
       this.commits.hold(m, done);
@@ -147,7 +156,7 @@ export class Aggregator {
       else {
         // not the message's fault (e.g. KV unreachable during a server restart): it comes back
         this.log(`cannot handle a message on ${m.subject} now, retrying: ${(err as Error).message}`);
-        m.nak(1_000);
+        m.nak(this.retryDelayMs);
       }
     }
   }

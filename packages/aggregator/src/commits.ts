@@ -34,6 +34,8 @@ export class CommitLoop {
     private readonly store: ResultStore,
     private readonly events: CommitEvents,
     everyMs: number,
+    /** How long a handed-back message waits before it is delivered again. */
+    private readonly retryDelayMs: number,
   ) {
     this.timer = setInterval(() => void this.commit().catch(() => undefined), everyMs);
   }
@@ -88,7 +90,7 @@ export class CommitLoop {
       const handedBack = [...msgs, ...this.received];
       this.received = [];
       this.finished = []; // their done markers come back with them
-      for (const m of handedBack) m.nak(1_000);
+      for (const m of handedBack) m.nak(this.retryDelayMs);
       const why = (err as Error).message;
       this.events.failed(handedBack.length, why, why !== this.lastFailure);
       this.lastFailure = why;
