@@ -263,8 +263,13 @@ describe("cluster mode (real nats-server)", function () {
       expect(letter!.header!.get("Dtf-Reason")).to.contain("delivered 2 times without an ack");
       expect(letter!.header!.get("Dtf-Run-Id")).to.equal(runId);
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
+      const { sweepStatus } = await import("@dtf/coordinator");
+      // the run failed (its workers died each time): status says so, and that the sweep is over
+      await until(async () => (await sweepStatus(nc, loaded.sweepId)).failed === 1, 15_000, () => "the run was never counted failed", 100);
+      expect(await sweepStatus(nc, loaded.sweepId)).to.include({ done: 0, failed: 1, queued: 0, running: 0, finished: true, etaMs: null });
       expect(await requeueDeadLetters(nc, loaded.sweepId)).to.deep.equal({ requeued: 1, kept: 0, refused: 0 }); // dtf dlq --requeue
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(1);
+      expect(await sweepStatus(nc, loaded.sweepId), "requeued: queued again, failed until it finishes").to.include({ failed: 1, queued: 1, finished: false });
       expect((await jsm.streams.info(STREAMS.dlq)).state.messages).to.equal(0);
       stop.abort();
       await aggregating;
@@ -312,6 +317,35 @@ describe("cluster mode (real nats-server)", function () {
     } finally {
       await nc.close();
     }
+  });
+
+  it("status - runs by outcome (2 ok, 2 diverged, not '4/4 done' alone), no ETA once finished or cancelled; --watch prints until the sweep ends", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const file = join(dir, "half.yaml");
+    writeFileSync(file, "name: half\nbase: { order: 3, dim: 5, components: 8, observations: 40, steps: 200, eval_every: 50, init_std: 1 }\ngrid: { lr: [0.002, 1000000] }\nseeds: 2\n");
+    const sweepId = (await dtf(["submit", file, "--nats", server.url])).stdout.trim();
+    const watching = dtf(["status", sweepId, "--watch", "--json", "--nats", server.url], process.env, 120_000);
+    const worker = role(["worker", "--threads", "2", "--nats", server.url]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url]);
+    try {
+      const watched = await watching;
+      expect(watched.code, watched.stderr).to.equal(0);
+      const lines = watched.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.length, "one line per refresh while it ran").to.be.at.least(2);
+      expect(lines.at(-1)).to.include({ total: 4, done: 4, ok: 2, diverged: 2, failed: 0, finished: true, etaMs: null });
+      const human = await dtf(["status", sweepId, "--nats", server.url]);
+      expect(human.stdout.trim()).to.equal(`${sweepId}: 4/4 done (2 ok, 2 diverged) · 0 failed · 0 running · 0 queued · 0 dead letters · finished`);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
+    // a cancelled sweep, no worker: its ETA does not count up, and --watch ends at once
+    const other = (await dtf(["submit", writeSpec(dir, 300, "idle"), "--nats", server.url])).stdout.trim();
+    expect((await dtf(["cancel", other, "--nats", server.url])).code).to.equal(0);
+    const cancelled = await dtf(["status", other, "--watch", "--nats", server.url], process.env, 30_000);
+    expect(cancelled.stdout.trim()).to.match(/0\/12 done .* · cancelled$/);
+    expect(cancelled.stdout).to.not.contain("ETA");
   });
 
   it("up - dtf up runs a one-machine cluster (nats-server, a worker, the aggregator) that completes a submitted sweep", async () => {

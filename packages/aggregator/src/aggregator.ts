@@ -2,7 +2,7 @@
 // (consume, ack, dead letters, done markers); the rules live in rules.ts, the commits in commits.ts.
 import type { RunSpec } from "@dtf/engine";
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
-import { deleteQueuedJobs, doneRunIds, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
+import { countKeys, deleteQueuedJobs, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
 import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
 import { runAt } from "@dtf/sweep";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
@@ -122,9 +122,11 @@ export class Aggregator {
 
   /** Consumes until the signal aborts; returns the counters. */
   async run(): Promise<AggregatorCounters> {
-    const collecting = collectUndeliverable(this.nc, (line) => {
+    const collecting = collectUndeliverable(this.nc, async (line, job) => {
       this.counters.deadLettered++;
       this.log(`dead-lettered ${line}`);
+      // its workers died on every delivery: the run failed (dtf status counts it so)
+      if (job) await this.mark(KEYS.failed(job.sweepId, job.runId)).catch((err: Error) => this.log(`cannot mark run ${job.runId} failed: ${err.message}`));
     });
     const messages = await this.consumer.consume({ max_messages: 1000, expires: 1000 });
     this.options.signal.addEventListener("abort", () => void messages.close(), { once: true });
@@ -176,19 +178,34 @@ export class Aggregator {
     await publishDeadLetter(this.nc, c.sweep_id, new Uint8Array(), reason, c.run_id).catch((err: Error) => this.log(`cannot publish that dead letter: ${err.message}`));
   }
 
-  /** Writes the run's done key; the last run of a sweep also clears the sweep's leftover job messages. */
-  private async markDone(r: RunResult): Promise<void> {
-    const isNew = await this.kv.create(KEYS.done(r.sweep_id, r.run_id), "1").then(
+  /** Creates a marker key; false when it exists (a redelivery, another store marked it first). */
+  private async mark(key: string): Promise<boolean> {
+    return this.kv.create(key, "1").then(
       () => true,
       (err: unknown) => {
-        if (isWrongLastSequence(err)) return false; // marked before (a redelivery, another store)
+        if (isWrongLastSequence(err)) return false;
         throw err;
       },
     );
-    if (!isNew) return;
+  }
+
+  /**
+   * After the commit that stored it: a failed run gets its `failed` marker; a finished one its
+   * `diverged` marker when it diverged, `recovered` when it had failed before, and last its `done`
+   * key (what submit and status read), so a status that counts it done counts its outcome too. The
+   * last run of a sweep also clears the sweep's leftover job messages.
+   */
+  private async markDone(r: RunResult): Promise<void> {
+    if (r.status === "failed") {
+      await this.mark(KEYS.failed(r.sweep_id, r.run_id));
+      return;
+    }
+    if (r.status === "diverged") await this.mark(KEYS.diverged(r.sweep_id, r.run_id));
+    if ((await this.kv.get(KEYS.failed(r.sweep_id, r.run_id)))?.operation === "PUT") await this.mark(KEYS.recovered(r.sweep_id, r.run_id));
+    if (!(await this.mark(KEYS.done(r.sweep_id, r.run_id)))) return;
     const known = await this.sweeps.get(r.sweep_id);
     const before = this.doneCounts.get(r.sweep_id);
-    const count = before === undefined ? (await doneRunIds(this.kv, r.sweep_id)).size : before + 1;
+    const count = before === undefined ? await countKeys(this.nc, KEYS.donePrefix(r.sweep_id)) : before + 1;
     this.doneCounts.set(r.sweep_id, count);
     if (count >= known.info.total_runs) {
       // every run is done: a job message still in the queue is one whose ack the server lost (e.g. it was killed)
@@ -253,11 +270,13 @@ export class Aggregator {
     const key = `${result.sweep_id}/${result.run_id}`;
     const prior = this.commits.stagedRun(key) ?? (await this.store.storedRun(result.sweep_id, result.run_id));
     const finished = isFinished(result.status) ? result : null;
+    // what gets an outcome marker after the commit: finished runs, and failed ones
+    const marked = finished ?? (result.status === "failed" ? result : null);
     switch (judgeResult(prior, result)) {
       case "duplicate":
         // e.g. stored by an earlier life of this aggregator that may have died before writing the done marker
         this.counters.duplicates++;
-        return finished;
+        return marked;
       case "rerun":
         this.counters.reruns++;
         return finished;
@@ -270,7 +289,7 @@ export class Aggregator {
     this.commits.noteStaged(key, asStored(result));
     this.counters.results++;
     this.warnOfVersion(result, known);
-    return finished;
+    return marked;
   }
 
   /**

@@ -5,7 +5,7 @@ import type { ResultStore, StoredRun } from "@dtf/store";
 import type { JsMsg } from "@nats-io/jetstream";
 
 export type CommitEvents = {
-  /** After a commit, for each finished run it holds: write its done marker (a failure holds the messages back). */
+  /** After a commit, for each finished or failed run it holds: write its outcome markers (a failure holds the messages back). */
   markDone(result: RunResult): Promise<void>;
   /** After a commit: a run whose repeated steps came with other values (the first values were kept). */
   conflict(c: { sweep_id: string; run_id: string; table: string }): Promise<void>;

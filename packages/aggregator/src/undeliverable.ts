@@ -10,7 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
  * such a job to the dead letters with the reason. A queue group: with several aggregators, one
  * handles each advisory.
  */
-export function collectUndeliverable(nc: NatsConnection, onDeadLetter: (line: string) => void) {
+export function collectUndeliverable(nc: NatsConnection, onDeadLetter: (line: string, job: { sweepId: string; runId: string } | null) => Promise<void>) {
   const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`;
   const sub = nc.subscribe(subject, { queue: "dtf-dead-letters" });
   void (async () => {
@@ -21,15 +21,18 @@ export function collectUndeliverable(nc: NatsConnection, onDeadLetter: (line: st
         const job = await jsm.streams.getMessage(STREAMS.jobs, { seq: stream_seq });
         if (!job) continue;
         let runId = "";
+        let decoded: { sweepId: string; runId: string } | null = null;
         try {
-          runId = decodeJob(job.data).run_id;
+          const j = decodeJob(job.data);
+          runId = j.run_id;
+          decoded = { sweepId: j.sweep_id, runId };
         } catch {
           // a malformed job: dead-lettered all the same
         }
         const reason = `delivered ${deliveries} times without an ack (its worker died or hung each time)`;
         await publishDeadLetter(nc, sweepTokenOf(job.subject), job.data, reason, runId);
         await jsm.streams.deleteMessage(STREAMS.jobs, stream_seq);
-        onDeadLetter(`job ${runId || stream_seq}: ${reason}`);
+        await onDeadLetter(`job ${runId || stream_seq}: ${reason}`, decoded);
       } catch {
         // the next advisory is independent; this job stays visible in `dtf status` as queued
       }

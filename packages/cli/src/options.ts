@@ -18,7 +18,7 @@ export const COMMAND_OPTIONS = {
   submit: { values: [...NATS_FLAGS, "max_runs"], flags: ["help"] },
   worker: { values: [...NATS_FLAGS, "threads", "port", "host", "grace_ms", "max_deliver", "ack_wait_ms"], flags: ["help"] },
   aggregate: { values: [...NATS_FLAGS, "out", "sweep"], flags: ["help"] },
-  status: { values: NATS_FLAGS, flags: ["help", "json"] },
+  status: { values: NATS_FLAGS, flags: ["help", "json", "watch"] },
   cancel: { values: NATS_FLAGS, flags: ["help"] },
   dlq: { values: NATS_FLAGS, flags: ["help", "requeue"] },
   up: { values: ["workers", "out", "port", "store_dir", "threads"], flags: ["help"] },

@@ -1,6 +1,6 @@
 // Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, decodeSweepRecord, encodeJob, encodeSweepRecord, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
-import { deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
+import { countKeys, deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -76,18 +76,27 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
 export type SweepStatus = {
   sweepId: string;
   total: number;
+  /** Runs stored finished (ok + diverged). */
   done: number;
+  ok: number;
+  diverged: number;
+  /** Runs whose last attempt failed (dead-lettered) and that have not finished since. */
+  failed: number;
   queued: number;
   running: number;
+  /** Dead letters of the sweep: failed jobs, and refused messages (forgeries, conflicts). */
   dead: number;
   cancelled: boolean;
-  /** Milliseconds left at the pace since the sweep was submitted (null before the first run is done). */
+  /** Nothing queued or running and every run accounted for: done, or failed. */
+  finished: boolean;
+  /** Milliseconds left at the pace since the sweep was submitted; null before the first run is done, and once cancelled or finished. */
   etaMs: number | null;
 };
 
 /**
- * Done (stored by an aggregator), queued (in the job stream), dead-lettered, and the rest running.
- * Read-only, so asked again while a cluster elects a leader rather than failing.
+ * Runs by outcome (the aggregator's markers in KV, counted by the server), queued (in the job
+ * stream), dead letters, and the rest running. Read-only, so asked again while a cluster elects a
+ * leader rather than failing. Its cost does not grow with the sweep.
  */
 export function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
   return whileClusterRecovers(() => readSweepStatus(nc, sweepId));
@@ -101,18 +110,24 @@ async function readSweepStatus(nc: NatsConnection, sweepId: string): Promise<Swe
     const s = await jsm.streams.info(stream, { subjects_filter: subject });
     return s.state.subjects?.[subject] ?? 0;
   };
-  const done = (await doneRunIds(kv, sweepId)).size;
+  const [done, diverged, failedEver, recovered] = await Promise.all(
+    (["done", "diverged", "failed", "recovered"] as const).map((outcome) => countKeys(nc, KEYS.outcomePrefix(outcome, sweepId))),
+  );
+  const failed = Math.max(0, failedEver - recovered);
   const dead = await count(STREAMS.dlq, SUBJECTS.dlq(sweepId));
   // A work-queue message stays in the stream until acked: the sweep's subject count is queued +
   // in flight. In flight = the workers' unacked deliveries (exact while one sweep runs at a time).
-  // Neither can exceed the runs not yet done: a message whose ack the server lost (killed) is stale.
-  const open = Math.max(0, info.total_runs - done - dead);
-  const inStream = Math.min(await count(STREAMS.jobs, SUBJECTS.job(sweepId)), open);
+  // Neither can exceed the runs not done: a message whose ack the server lost is stale. (A failed
+  // run requeued is queued again, and failed until it finishes.)
+  const notDone = Math.max(0, info.total_runs - done);
+  const inStream = Math.min(await count(STREAMS.jobs, SUBJECTS.job(sweepId)), notDone);
   const consumer = await jsm.consumers.info(STREAMS.jobs, CONSUMERS.workers).catch(() => null);
   const running = Math.min(inStream, consumer?.num_ack_pending ?? 0);
-  const cancel = await kv.get(KEYS.cancel(sweepId));
-  const etaMs = done > 0 ? ((Date.now() - info.created_ms) / done) * open : null;
-  return { sweepId, total: info.total_runs, done, queued: inStream - running, dead, running, cancelled: cancel?.operation === "PUT", etaMs };
+  const cancelled = (await kv.get(KEYS.cancel(sweepId)))?.operation === "PUT";
+  const finished = inStream === 0 && done + failed >= info.total_runs;
+  const left = Math.max(0, notDone - failed);
+  const etaMs = done > 0 && !cancelled && !finished ? ((Date.now() - info.created_ms) / done) * left : null;
+  return { sweepId, total: info.total_runs, done, ok: done - diverged, diverged, failed, queued: inStream - running, running, dead, cancelled, finished, etaMs };
 }
 
 /** Flags the sweep cancelled (workers skip its jobs) and removes its queued jobs; submit resumes it. */

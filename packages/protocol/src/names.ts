@@ -52,6 +52,14 @@ export const KEYS = {
   generation: (sweepId: string) => `generation.${sweepId}`,
   done: (sweepId: string, runId: string) => `done.${sweepId}.${runId}`,
   donePrefix: (sweepId: string) => `done.${sweepId}.>`,
+  /** Outcome markers beside `done` (the aggregator's; `dtf status` counts each prefix): a run that diverged, */
+  diverged: (sweepId: string, runId: string) => `diverged.${sweepId}.${runId}`,
+  /** …a run whose last attempt failed (its job dead-lettered), */
+  failed: (sweepId: string, runId: string) => `failed.${sweepId}.${runId}`,
+  /** …and a failed run that finished later (requeued), so failed − recovered is what is failed now. */
+  recovered: (sweepId: string, runId: string) => `recovered.${sweepId}.${runId}`,
+  /** The keys of one outcome of a sweep: `outcomePrefix("failed", id)`. */
+  outcomePrefix: (outcome: "done" | "diverged" | "failed" | "recovered", sweepId: string) => `${outcome}.${sweepId}.>`,
 } as const;
 
 /** Headers of a dead letter: why it died and which run it was (empty when unknown). */

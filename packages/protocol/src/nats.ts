@@ -14,7 +14,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { headers, NoRespondersError, TimeoutError } from "@nats-io/nats-core";
+import { headers, NoRespondersError, nuid, TimeoutError } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
 import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
 import { inboxPrefix, type Role } from "./permissions.ts";
@@ -297,6 +297,28 @@ export async function deleteQueuedJobs(nc: NatsConnection, sweepId: string): Pro
 }
 
 /** The run ids of a sweep marked done in KV (by any aggregator, after its commit). */
+/**
+ * How many keys of the sweeps bucket match `filter` (`done.<sweep>.>`), counted by the server: the
+ * pending count of an ephemeral consumer (last message per subject) on the bucket's stream, which
+ * transfers no key, so the time and memory stay flat however many there are.
+ */
+export async function countKeys(nc: NatsConnection, filter: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const stream = `KV_${KV_BUCKET}`;
+  const name = `count_${nuid.next()}`;
+  const info = await jsm.consumers.add(stream, {
+    name,
+    filter_subject: `$KV.${KV_BUCKET}.${filter}`,
+    deliver_policy: DeliverPolicy.LastPerSubject,
+    ack_policy: AckPolicy.None,
+    mem_storage: true,
+    num_replicas: 1,
+    inactive_threshold: nanos(30_000), // removed by the server should the delete below not reach it
+  });
+  await jsm.consumers.delete(stream, name).catch(() => undefined);
+  return info.num_pending;
+}
+
 export async function doneRunIds(kv: KV, sweepId: string): Promise<Set<string>> {
   const done = new Set<string>();
   const prefix = `done.${sweepId}.`;

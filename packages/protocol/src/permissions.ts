@@ -77,7 +77,7 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
       ...readKv,
       ...listKv,
-      `$KV.${KV_BUCKET}.done.>`,
+      ...["done", "diverged", "failed", "recovered"].map((outcome) => `$KV.${KV_BUCKET}.${outcome}.>`),
       "dtf.dlq.>",
     ],
     subscribe: [inbox("aggregator"), `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`],

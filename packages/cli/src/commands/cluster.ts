@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { cancelSweep, listDeadLetters, requeueDeadLetters, submitSweep, sweepStatus } from "@dtf/coordinator";
+import { cancelSweep, listDeadLetters, requeueDeadLetters, type SweepStatus, submitSweep, sweepStatus } from "@dtf/coordinator";
 import { DEFAULTS, type Role } from "@dtf/protocol";
 import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
@@ -22,7 +22,8 @@ export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --cre
                                            pull and run jobs (SIGTERM drains); /healthz and /metrics on
                                            H:P (default host 127.0.0.1; 0.0.0.0 in a pod)
   dtf aggregate --out DIR [--sweep ID]     store metrics and results (each store has its own consumer)
-  dtf status SWEEP [--json]                done / running / queued / dead-lettered
+  dtf status SWEEP [--json] [--watch]      runs by outcome (ok, diverged, failed), running, queued,
+                                           dead letters, ETA; --watch refreshes until the sweep ends
   dtf cancel SWEEP                         stop a sweep: queued jobs removed, workers skip it
   dtf dlq SWEEP [--requeue]                list dead letters (or put dead jobs back)
   dtf up [--workers K] [--out DIR]         a one-machine cluster: nats-server, K workers, the aggregator`;
@@ -139,15 +140,31 @@ async function onSweep(
   });
 }
 
+/** How often `dtf status --watch` asks again. */
+const WATCH_EVERY_MS = 2_000;
+
+/** One status line: runs by outcome, what is left, and an ETA only while the sweep goes on. */
+export function statusLine(s: SweepStatus): string {
+  const state = s.cancelled ? " · cancelled" : s.finished ? " · finished" : s.etaMs !== null ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : "";
+  return `${s.sweepId}: ${s.done}/${s.total} done (${s.ok} ok, ${s.diverged} diverged) · ${s.failed} failed · ${s.running} running · ${s.queued} queued · ${s.dead} dead letters${state}`;
+}
+
 export const statusCommand = (argv: string[], out: (l: string) => void) =>
   onSweep(argv, out, "status", async (nc, sweepId, args) => {
-    const s = await sweepStatus(nc, sweepId);
-    const eta = s.etaMs !== null && s.done < s.total ? ` · ETA ${Math.ceil(s.etaMs / 1000)} s` : "";
-    out(
-      args.flags.has("json")
-        ? JSON.stringify(s)
-        : `${s.sweepId}: ${s.done}/${s.total} done · ${s.running} running · ${s.queued} queued · ${s.dead} dead-lettered${s.cancelled ? " · cancelled" : ""}${eta}`,
-    );
+    const show = (s: SweepStatus) => (args.flags.has("json") ? JSON.stringify(s) : statusLine(s));
+    if (!args.flags.has("watch")) return out(show(await sweepStatus(nc, sweepId)));
+    // --watch: in place on a terminal, else one line per refresh; ends with the sweep (or Ctrl-C)
+    const tty = process.stdout.isTTY && !args.flags.has("json");
+    const signal = shutdownSignal("dtf status");
+    for (;;) {
+      const s = await sweepStatus(nc, sweepId);
+      if (tty) process.stdout.write(`\r\x1b[K${show(s)}`);
+      else out(show(s));
+      if (s.finished || s.cancelled || signal.aborted) break;
+      await new Promise((r) => setTimeout(r, WATCH_EVERY_MS));
+      if (signal.aborted) break;
+    }
+    if (tty) process.stdout.write("\n");
   });
 
 export const cancelCommand = (argv: string[], out: (l: string) => void) =>
