@@ -348,27 +348,47 @@ describe("cluster mode (real nats-server)", function () {
     expect(cancelled.stdout).to.not.contain("ETA");
   });
 
-  it("up - dtf up runs a one-machine cluster (nats-server, a worker, the aggregator) that completes a submitted sweep", async () => {
+  it("up - dtf up runs a one-machine cluster (nats-server, a worker, the aggregator) that completes a submitted sweep; up again with the same --out resumes it", async () => {
     const dir = tmp();
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
-    const up = role(["up", "--workers", "1", "--threads", "2", "--port", String(port), "--out", join(dir, "out")]);
+    const spec = writeSpec(dir, 300);
+    const up = async () => {
+      const cluster = role(["up", "--workers", "1", "--threads", "2", "--port", String(port), "--out", join(dir, "out")]);
+      await until(() => cluster.log().includes("cluster up") || cluster.exitCode !== null, 60_000, () => `dtf up did not say "cluster up": ${cluster.log()}`);
+      expect(cluster.exitCode, cluster.log()).to.equal(null);
+      return cluster;
+    };
+    let cluster = await up();
     try {
-      await until(
-        () => up.log().includes("cluster up") || up.exitCode !== null,
-        60_000,
-        () => `dtf up did not say "cluster up": ${up.log()}`,
-      );
-      expect(up.exitCode, up.log()).to.equal(null);
-      let submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", url]);
-      for (let i = 0; submitted.code !== 0 && i < 50; i++) {
-        await new Promise((r) => setTimeout(r, 200)); // the server may still be starting
-        submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", url]);
-      }
+      const submitted = await dtf(["submit", spec, "--nats", url]); // "cluster up" comes once the server is ready
       expect(submitted.code, submitted.stderr).to.equal(0);
       expect((await waitDone(url, submitted.stdout.trim(), 12)).done).to.equal(12);
+      await stopped(cluster, "SIGINT");
+      cluster = await up(); // its JetStream data is under --out: the done markers are still there
+      const again = await dtf(["submit", spec, "--nats", url]);
+      expect(again.stderr).to.contain("submitted 0 of 12 runs (12 already done)");
     } finally {
-      await stopped(up, "SIGINT");
+      await stopped(cluster, "SIGINT");
+    }
+  });
+
+  it("up - fails at once (exit 1, naming the reason) when its port is taken, and refuses --workers 0", async () => {
+    const { createServer } = await import("node:net");
+    const taken = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", () => resolve()));
+    try {
+      const dir = tmp();
+      const r = await dtf(["up", "--port", String(port), "--out", join(dir, "out")], process.env, 60_000);
+      expect(r.code, r.stderr).to.equal(1);
+      expect(r.stdout).to.not.contain("cluster up");
+      expect(r.stderr).to.match(/dtf up: nats-server did not start \(exit code 1\): .*address already in use/);
+      const none = await dtf(["up", "--workers", "0", "--out", join(dir, "out")]);
+      expect(none.code).to.equal(2);
+      expect(none.stderr.trim()).to.match(/--workers/);
+    } finally {
+      taken.close();
     }
   });
 
@@ -496,6 +516,27 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
         .map((stream) => `${who} heard ${count(who, stream)} deliveries of ${stream}`),
     );
     expect(leaks).to.deep.equal([]);
+  });
+
+  it("before any sweep - a worker and an aggregator with their own accounts serve /healthz at once, say they wait, and take the sweep once it is submitted", async () => {
+    server = await NatsServer.start(serverAuthorization(ACCOUNTS));
+    const dir = tmp();
+    const worker = role(["worker", "--threads", "2", "--port", "0", "--nats", server.url, ...as("worker")]);
+    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+    try {
+      await until(() => /on (http:\/\/[\d.]+:\d+)/.test(worker.log()), 30_000, () => worker.log());
+      const address = /on (http:\/\/[\d.]+:\d+)/.exec(worker.log())![1];
+      expect((await fetch(`${address}/healthz`)).status, "healthy while it waits").to.equal(200);
+      await until(() => worker.log().includes("waiting for the streams") && aggregator.log().includes("waiting for the streams"), 30_000, () => `${worker.log()}\n${aggregator.log()}`);
+      const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
+      expect(submitted.code, submitted.stderr).to.equal(0);
+      expect((await waitDone(server.url, submitted.stdout.trim(), 12, 120_000, as("reader"))).done).to.equal(12);
+      expect(worker.exitCode, "still running").to.equal(null);
+      expect(`${worker.log()}${aggregator.log()}`).to.not.match(/permission/i);
+    } finally {
+      await stopped(worker);
+      await stopped(aggregator);
+    }
   });
 
   it("permissions - the shipped example server configuration is generated from the role table", () => {

@@ -2,7 +2,7 @@
 // (consume, ack, dead letters, done markers); the rules live in rules.ts, the commits in commits.ts.
 import type { RunSpec } from "@dtf/engine";
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
-import { countKeys, deleteQueuedJobs, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter } from "@dtf/protocol/nats";
+import { countKeys, deleteQueuedJobs, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter, waitForTopology } from "@dtf/protocol/nats";
 import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
 import { runAt } from "@dtf/sweep";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
@@ -112,7 +112,9 @@ export class Aggregator {
   }
 
   /** Creates the streams if needed, this store's consumer and the KV handle. */
-  static async open(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<Aggregator> {
+  static async open(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<Aggregator | null> {
+    const log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
+    if (!(await waitForTopology(nc, options.signal, log))) return null; // stopped before any sweep was submitted
     await ensureTopology(nc);
     const consumerName = await ensureAggregatorConsumer(nc, store.id, options.sweepId);
     const kv = await new Kvm(nc).open(KV_BUCKET);
@@ -323,5 +325,6 @@ export class Aggregator {
 
 /** Runs the aggregator of `store` until the signal aborts (see Aggregator). */
 export async function runAggregator(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<AggregatorCounters> {
-  return (await Aggregator.open(nc, store, options)).run();
+  const aggregator = await Aggregator.open(nc, store, options);
+  return aggregator ? aggregator.run() : { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
 }

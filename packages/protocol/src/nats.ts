@@ -235,6 +235,33 @@ export async function topologyExists(nc: NatsConnection): Promise<boolean> {
   }
 }
 
+/**
+ * Resolves true once the topology exists (the submitter creates it with the first sweep), asking
+ * every `everyMs` and saying once that it waits; false if `signal` aborts first. Workers and
+ * aggregators start before any sweep and wait here: under per-role accounts they may not create
+ * streams, and failing would only have them restarted in a loop.
+ */
+export async function waitForTopology(nc: NatsConnection, signal: AbortSignal, log: (line: string) => void, everyMs = 2_000): Promise<boolean> {
+  let said = false;
+  while (!signal.aborted) {
+    if (await topologyExists(nc).catch(() => false)) return true;
+    if (!said) log("waiting for the streams: no sweep has been submitted to this server yet");
+    said = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, everyMs);
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+  return false;
+}
+
 /** The workers' consumer settings in force (fixed when it was created, whatever a worker's flags say). */
 export async function workerSettings(jsm: JetStreamManager): Promise<{ ackWaitMs: number; maxDeliver: number }> {
   const info = await jsm.consumers.info(STREAMS.jobs, CONSUMERS.workers);

@@ -1,5 +1,4 @@
 // The NATS pull loop of a worker: jobs in, metrics and results out, heartbeats and drain.
-import type { Server } from "node:http";
 import { hostname } from "node:os";
 import {
   CONSUMERS,
@@ -16,7 +15,7 @@ import {
   SUBJECTS,
   sweepTokenOf,
 } from "@dtf/protocol";
-import { ensureTopology, publishDeadLetter, workerSettings } from "@dtf/protocol/nats";
+import { ensureTopology, publishDeadLetter, waitForTopology, workerSettings } from "@dtf/protocol/nats";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -181,6 +180,16 @@ export async function runNatsWorker(
   onStarted: (started: WorkerStarted) => void = () => undefined,
 ): Promise<{ counters: WorkerCounters; port: number | null }> {
   const log = options.log ?? ((line: string) => process.stderr.write(`dtf worker: ${line}\n`));
+  const counters: WorkerCounters = { started: 0, ok: 0, diverged: 0, failed: 0, retried: 0, deadLettered: 0, running: 0 };
+  // health first: a worker waiting for its first sweep is alive, and says so
+  const server = options.httpPort === undefined ? null : await serveHealth(options.httpHost ?? "127.0.0.1", options.httpPort, counters, options.signal);
+  const address = server?.address();
+  const port = address && typeof address === "object" ? address.port : null;
+  if (server) log(`/healthz and /metrics on http://${(address as { address: string }).address}:${port}`);
+  if (!(await waitForTopology(nc, options.signal, log))) {
+    server?.close();
+    return { counters, port };
+  }
   await ensureTopology(nc, { maxDeliver: options.maxDeliver, ackWaitMs: options.ackWaitMs });
   const settings = await workerSettings(await jetstreamManager(nc));
   for (const [flag, asked, used] of [["max-deliver", options.maxDeliver, settings.maxDeliver], ["ack-wait-ms", options.ackWaitMs, settings.ackWaitMs]] as const) {
@@ -190,17 +199,7 @@ export async function runNatsWorker(
   const kv = await new Kvm(nc).open(KV_BUCKET);
   const name = options.workerName ?? `${hostname()}-${process.pid}`;
   const pool = new RunPool({ threads: options.threads, workerName: name, taskFile: options.taskFile });
-  const counters: WorkerCounters = { started: 0, ok: 0, diverged: 0, failed: 0, retried: 0, deadLettered: 0, running: 0 };
   const handBack = new AbortController();
-  let server: Server | null = null;
-  try {
-    server = options.httpPort === undefined ? null : await serveHealth(options.httpHost ?? "127.0.0.1", options.httpPort, counters, options.signal);
-  } catch (err) {
-    await pool.close();
-    throw err;
-  }
-  const address = server?.address();
-  const port = address && typeof address === "object" ? address.port : null;
   onStarted({ address: address && typeof address === "object" ? `http://${address.address}:${address.port}` : null, ...settings });
   const ctx: JobContext = {
     nc,

@@ -1,9 +1,10 @@
 // The cluster commands: submit, worker, aggregate, status, cancel, dlq and up.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { cancelSweep, listDeadLetters, requeueDeadLetters, type SweepStatus, submitSweep, sweepStatus } from "@dtf/coordinator";
+import { DtfError } from "@dtf/engine";
 import { DEFAULTS, type Role } from "@dtf/protocol";
 import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
@@ -186,34 +187,70 @@ export const dlqCommand = (argv: string[], out: (l: string) => void) =>
     if (total > letters.length) out(`… ${total - letters.length} more (the oldest ${letters.length} shown)`);
   });
 
-/** A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. */
+/** How long `dtf up` waits for its nats-server to say it is ready. */
+const SERVER_START_MS = 15_000;
+
+/** Starts nats-server and resolves once it is ready; rejects with its last words if it exits (a taken port) or hangs. */
+function startNatsServer(binary: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn(binary, args, { stdio: ["ignore", "inherit", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let said = "";
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      const last = said.trim().split("\n").at(-1)?.replace(/^\[\d+\] [\d/ :.]+ \[\w+\] /, "") ?? "";
+      reject(new DtfError(`nats-server did not start (${why})${last ? `: ${last}` : ""}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${SERVER_START_MS / 1000} s`), SERVER_START_MS);
+    child.on("error", (err) => fail(err.message));
+    child.on("exit", (code) => fail(`exit code ${code}`));
+    child.stderr!.on("data", (d: Buffer) => {
+      process.stderr.write(d); // its log, as before
+      said += d.toString();
+      if (said.includes("Server is ready")) {
+        clearTimeout(timer);
+        child.removeAllListeners("exit");
+        resolve(child);
+      }
+    });
+  });
+}
+
+/**
+ * A one-machine cluster for development: nats-server (JetStream), K workers, the aggregator. The
+ * JetStream data lives under --out (DIR/jetstream), so `dtf up` again with the same --out finds
+ * its queue and done markers: a sweep submitted again resumes instead of recomputing.
+ */
 export async function upCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseCommandArgs("up", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const port = intFlag(args, "port", 1, 65_535, 4222);
-  const workers = intFlag(args, "workers", 0, 64, 2);
+  const workers = intFlag(args, "workers", 1, 64, 2); // a cluster without workers would run nothing
   const threads = intFlag(args, "threads", 1, MAX_THREADS, 1);
   const outDir = outputDir("out", args.values.out?.at(-1) ?? "runs/cluster");
-  const storeDir = args.values.store_dir?.at(-1) ?? mkdtempSync(join(tmpdir(), "dtf-nats-"));
+  const storeDir = outputDir("store_dir", args.values.store_dir?.at(-1) ?? join(outDir, "jetstream"));
   const url = `nats://127.0.0.1:${port}`;
   // Debian puts nats-server in /usr/sbin, which a non-root PATH may lack
-  const server = process.env.DTF_NATS_SERVER ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
-  const children = [spawn(server, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], { stdio: "inherit" })];
-  await new Promise((r) => setTimeout(r, 500));
+  const binary = process.env.DTF_NATS_SERVER ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+  const server = await startNatsServer(binary, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)]);
   const dtf = (a: string[]) => spawn(process.execPath, [process.argv[1], ...a, "--nats", url], { stdio: "inherit" });
-  for (let i = 0; i < workers; i++) children.push(dtf(["worker", "--threads", String(threads)]));
-  children.push(dtf(["aggregate", "--out", outDir]));
+  const roles = Array.from({ length: workers }, () => dtf(["worker", "--threads", String(threads)]));
+  roles.push(dtf(["aggregate", "--out", outDir]));
   out(`cluster up: ${url} (JetStream store ${storeDir}), ${workers} workers, aggregator → ${outDir}; Ctrl-C stops`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      for (const c of children.slice(1)) c.kill("SIGTERM");
+  const code = await new Promise<number>((resolve) => {
+    const stop = (code: number) => {
+      for (const c of roles) c.kill("SIGTERM");
       setTimeout(() => {
-        children[0].kill("SIGTERM");
-        resolve();
+        server.kill("SIGTERM");
+        resolve(code);
       }, 3000);
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.once("SIGINT", () => stop(EXIT.ok));
+    process.once("SIGTERM", () => stop(EXIT.ok));
+    server.once("exit", (c) => {
+      process.stderr.write(`dtf up: nats-server exited (code ${c}); stopping the cluster\n`);
+      stop(EXIT.failed);
+    });
   });
-  return EXIT.ok;
+  return code;
 }
