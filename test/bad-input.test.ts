@@ -101,6 +101,39 @@ describe("bad input - exit 2 naming the field, nothing written, no stack trace",
     }
   });
 
+  it("arguments - extra or single-dash arguments, a second file, export without --format: exit 2, nothing started", async () => {
+    const file = sweep(dir, "base: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }");
+    const out = join(dir, "never");
+    expectUsage(await dtf(["run", file, "-v", "--out", out]), "unknown option -v");
+    expectUsage(await dtf(["run", file, file, "--out", out]), "dtf run takes a sweep file; unexpected:");
+    expect(existsSync(out), "the sweep did not start").to.equal(false);
+    expectUsage(await dtf(["plan", file, file]), "dtf plan takes a sweep file; unexpected:");
+    expectUsage(await dtf(["worker", "extra"]), "dtf worker takes no arguments; unexpected: extra");
+    const store = join(dir, "store");
+    expect((await dtf(["run", file, "--out", store])).code).to.equal(0);
+    expectUsage(await dtf(["export", store]), "--format is required: csv or parquet");
+    expectUsage(await dtf(["report", store, "--sweep", "unknown"]), "--sweep: the store holds no sweep unknown");
+    expectUsage(await dtf(["report", store, "--at", "bogus=1"]), "--at: no finished run at the grid point");
+  });
+
+  it("help and version - -h and --version answer, exit 0", async () => {
+    const help = await dtf(["run", "-h"]);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.contain("dtf run");
+    expect((await dtf(["-h"])).stdout).to.contain("usage: dtf <command>");
+    const version = await dtf(["--version"]);
+    expect(version.code).to.equal(0);
+    expect(version.stdout).to.match(/^dtf \S+\n$/);
+  });
+
+  it("--out under /proc - exit 1 with one line at once (Node's recursive mkdir looped for ever there, deaf to SIGTERM)", async () => {
+    const file = sweep(dir, "base: { steps: 10 }");
+    const r = await dtf(["run", file, "--out", "/proc/dtf-no-such-dir", "--threads", "1"], process.env, 60_000);
+    expect(r.timedOut, "it ended by itself").to.equal(false);
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.stderr.trim().split("\n")).to.deep.equal(["dtf run: cannot open the result store in /proc/dtf-no-such-dir: ENOENT: no such file or directory, mkdir '/proc/dtf-no-such-dir'"]);
+  });
+
   it("credentials - a password in a --nats URL is never echoed", async () => {
     const file = sweep(dir, "base: { steps: 10 }");
     const r = await dtf(["submit", file, "--nats", "nats://admin:S3cretPass@127.0.0.1:1"]);
@@ -124,6 +157,10 @@ describe("bad input - cluster commands (real nats-server)", function () {
     writeFileSync(join(dir, "s.yaml"), "name: s\nbase: { steps: 10 }\n");
     expect((await dtf(["submit", join(dir, "s.yaml"), "--nats", server.url])).code).to.equal(0); // the topology exists now
     for (const cmd of ["status", "cancel", "dlq"]) expectUsage(await dtf([cmd, "nosuchsweep", "--nats", server.url]), "no sweep nosuchsweep on this server");
+    // ids that are no sweep id at all (subject wildcards, a space): refused before anything is asked
+    for (const cmd of ["status", "cancel", "dlq"]) {
+      for (const id of [">", "*", "a b", ""]) expectUsage(await dtf([cmd, id, "--nats", server.url]), id ? `not a sweep id: ${JSON.stringify(id)}` : "expected a sweep id");
+    }
   });
 
   it("code version - a worker of another code version than the sweep's says so when it takes the sweep's jobs", async () => {

@@ -1,6 +1,6 @@
 // The dtf entry: dispatch to a command's module, and every failure as one line and an exit code.
-import { DtfError, SpecError } from "@dtf/engine";
-import { redact, UnknownSweepError } from "@dtf/protocol";
+import { ArgumentError, DtfError, SpecError } from "@dtf/engine";
+import { codeVersion, redact, UnknownSweepError } from "@dtf/protocol";
 import { EXIT, UsageError } from "./errors.ts";
 
 type Command = (argv: string[], out: (l: string) => void) => Promise<number>;
@@ -46,9 +46,13 @@ export async function main(
   err: (line: string) => void = (l) => console.error(l),
 ): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === "--help" || name === "help") {
+  if (!name || name === "--help" || name === "-h" || name === "help") {
     out(USAGE);
     return name ? EXIT.ok : EXIT.usage;
+  }
+  if (name === "--version" || name === "-V") {
+    out(`dtf ${codeVersion()}`);
+    return EXIT.ok;
   }
   const load = COMMANDS[name];
   if (!load) {
@@ -70,7 +74,8 @@ export async function main(
  */
 export function describeFailure(e: unknown): [number, string] {
   if (e instanceof SpecError) return [EXIT.usage, `invalid spec\n${e.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`];
-  if (e instanceof UsageError || e instanceof UnknownSweepError) return [EXIT.usage, e.message];
+  // what the user asked for is not there (an unknown sweep, a grid point no run has, a replay file that does not fit)
+  if (e instanceof UsageError || e instanceof UnknownSweepError || e instanceof ArgumentError) return [EXIT.usage, e.message];
   if (e instanceof DtfError) return [EXIT.failed, e.message];
   const error = e as Error;
   if (process.env.DTF_DEBUG) return [EXIT.failed, error?.stack ?? String(e)];

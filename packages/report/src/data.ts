@@ -1,6 +1,6 @@
 // What the report reads from a store: sweeps, runs, metrics and chosen norms.
-import type { ComponentGrowth, RunSpec } from "@dtf/engine";
-import { type ResultStore, StoreError } from "@dtf/store";
+import { ArgumentError, type ComponentGrowth, type RunSpec } from "@dtf/engine";
+import type { ResultStore, } from "@dtf/store";
 
 /** One run as the report reads it from the store. */
 export type RunRow = {
@@ -48,7 +48,7 @@ export async function chooseSweep(store: ResultStore, wanted?: string): Promise<
   );
   if (wanted !== undefined) {
     if (!ids.some((r) => r.sweep_id === wanted)) {
-      throw new StoreError(`the store holds no sweep ${wanted} (it holds ${ids.map((r) => r.sweep_id).join(", ") || "none"})`);
+      throw new ArgumentError(`--sweep: the store holds no sweep ${wanted} (it holds ${ids.map((r) => r.sweep_id).join(", ") || "none"})`);
     }
     return wanted;
   }

@@ -1,6 +1,7 @@
 // The index page of dtf reproduce: every sweep's verdicts.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { makeDirectories } from "@dtf/store";
 import type { Claim } from "./claims.ts";
 import { esc, STYLE } from "./html.ts";
 
@@ -29,7 +30,7 @@ export function writeReproductionIndex(out: string, title: string, sweeps: Repro
 <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>
 </body></html>
 `;
-  mkdirSync(dirname(out), { recursive: true });
+  makeDirectories(dirname(out));
   writeFileSync(out, html);
   return out;
 }

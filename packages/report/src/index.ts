@@ -1,8 +1,8 @@
 // writeReport: a store → its HTML report and figure files.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { DtfError } from "@dtf/engine";
-import { openForReading, type ResultStore } from "@dtf/store";
+import { ArgumentError, } from "@dtf/engine";
+import { makeDirectories, openForReading, type ResultStore } from "@dtf/store";
 import { representativePoint, representatives, summarize, sweptAxes } from "./analysis.ts";
 import { evaluateClaims } from "./claims.ts";
 import { chooseSweep, loadNorms, loadReportData } from "./data.ts";
@@ -61,7 +61,7 @@ export async function selectFigures(
   const representative = representativePoint(data.runs, axes, at);
   const reps = representatives(data, "depth", representative);
   if (reps.length === 0 && finished.length > 0 && Object.keys(at).length > 0) {
-    throw new DtfError(`no finished run at the grid point ${JSON.stringify(at)} (swept: ${axes.join(", ") || "nothing"})`);
+    throw new ArgumentError(`--at: no finished run at the grid point ${JSON.stringify(at)} (swept: ${axes.join(", ") || "nothing"})`);
   }
   const norms = await loadNorms(store, sweepId, reps.map((r) => r.run_id));
   if (finished.length > 0) {
@@ -92,7 +92,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   const store = await openForReading(dir);
   try {
     const { content, figures } = await selectFigures(store, options.sweep, options.at);
-    mkdirSync(figuresDir, { recursive: true });
+    makeDirectories(figuresDir);
     const rendered: RenderedFigure[] = [];
     for (const f of figures) {
       const svg = await toSvg(f);
@@ -103,7 +103,7 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
       rendered.push({ id: f.id, title: f.title, caption: f.caption, svg, files: files.map((file) => relative(dirname(out), file)) });
     }
     const full: ReportContent = { ...content, figures: rendered };
-    mkdirSync(dirname(out), { recursive: true });
+    makeDirectories(dirname(out));
     writeFileSync(out, reportHtml(full));
     return { html: out, content: full };
   } finally {

@@ -1,4 +1,5 @@
 // @dtf/store's public entry.
+export { makeDirectories } from "./directories.ts";
 export { openForReading, serveSnapshots } from "./readers.ts";
 export { EXPORT_TABLES, SCHEMA_VERSION } from "./schema.ts";
 export type { Conflict, StoredRun, StoreOptions } from "./store.ts";

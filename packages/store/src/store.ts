@@ -1,6 +1,6 @@
 // The DuckDB result store: checked staging, group commits, keep-first merges.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DtfError } from "@dtf/engine";
 import type { Job, MetricBatch, RunResult, SweepInfo } from "@dtf/protocol";
@@ -18,6 +18,7 @@ import {
   listValue,
   VARCHAR,
 } from "@duckdb/node-api";
+import { makeDirectories } from "./directories.ts";
 import { migrate } from "./migrate.ts";
 import {
   type ColumnType,
@@ -197,7 +198,7 @@ export class ResultStore {
   static async open(dir: string, options: StoreOptions & { readOnly?: boolean } = {}): Promise<ResultStore> {
     let instance: DuckDBInstance;
     try {
-      if (!options.readOnly) mkdirSync(dir, { recursive: true });
+      if (!options.readOnly) makeDirectories(dir);
       // One thread: the store's merges are small, and the cores belong to the trainings.
       instance = await DuckDBInstance.create(join(dir, STORE_FILE), { threads: "1", ...(options.readOnly ? { access_mode: "READ_ONLY" } : {}) });
     } catch (err) {
@@ -467,7 +468,7 @@ export class ResultStore {
   /** Writes every table to DIR/<table>.csv or .parquet; returns the files. */
   async exportTables(outDir: string, format: "csv" | "parquet"): Promise<string[]> {
     if (this.writable) await this.commit();
-    mkdirSync(outDir, { recursive: true });
+    makeDirectories(outDir);
     const files: string[] = [];
     for (const table of EXPORT_TABLES) {
       const file = join(outDir, `${table}.${format}`);
@@ -485,7 +486,7 @@ export class ResultStore {
    */
   async snapshot(dir: string): Promise<string> {
     await this.commit();
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
     const file = join(dir, STORE_FILE);
     const partial = join(dir, `.partial-${process.pid}-${Date.now()}.duckdb`);
     await this.exclusive(async () => {

@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type ParsedArgs, showHelp } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { intFlag, loadSweepArg, MAX_THREADS, outputDir } from "../inputs.ts";
-import { parseCommandArgs } from "../options.ts";
+import { parseCommandArgs, sweepIdArg } from "../options.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -131,8 +131,7 @@ async function onSweep(
 ): Promise<number> {
   const args = parseCommandArgs(command, argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
-  const sweepId = args.positionals[0];
-  if (!sweepId) throw new UsageError("expected a sweep id");
+  const sweepId = sweepIdArg(args);
   // status and listing dead letters read (the reader's); cancel and requeue change things (the submitter's)
   const role: Role = command === "cancel" || args.flags.has("requeue") ? "submitter" : "reader";
   return withNats(args, "dtf", role, async (nc) => {

@@ -101,8 +101,8 @@ export async function exportCommand(argv: string[], out: (l: string) => void): P
   const args = parseCommandArgs("export", argv);
   if (args.flags.has("help")) return showHelp(out, EXPORT_HELP);
   const dir = await storeDir(args);
-  const format = args.values.format?.at(-1) ?? "csv";
-  if (format !== "csv" && format !== "parquet") throw new UsageError(`--format must be csv or parquet, got ${format}`);
+  const format = args.values.format?.at(-1);
+  if (format !== "csv" && format !== "parquet") throw new UsageError(format === undefined ? "--format is required: csv or parquet" : `--format must be csv or parquet, got ${format}`);
   const to = outputDir("to", args.values.to?.at(-1) ?? join(dir, "export"));
   const { openForReading } = await import("@dtf/store");
   const store = await openForReading(dir);
