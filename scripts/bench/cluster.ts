@@ -3,7 +3,10 @@
  * with the coordinator's heap sampled while it streams), end-to-end jobs/s with 4 worker processes
  * against local mode on the same sweep, aggregator ingest (metric points/s), protobuf vs JSON sizes.
  *
- *   node --import tsx scripts/bench/cluster.ts [--out FILE] [--only sizes,submit,e2e,ingest]
+ * `status`: `dtf status` of a sweep with N runs done (--status-runs, default 100 000), against
+ * listing the done keys as status did before.
+ *
+ *   node --import tsx scripts/bench/cluster.ts [--out FILE] [--only sizes,submit,e2e,ingest,status]
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -12,13 +15,14 @@ import { join } from "node:path";
 import { runAggregator } from "@dtf/aggregator";
 import { cancelSweep, submitSweep, sweepStatus } from "@dtf/coordinator";
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
-import { encodeJob, encodeMetricBatch, encodeRunResult, SUBJECTS } from "@dtf/protocol";
-import { connectNats, ensureTopology } from "@dtf/protocol/nats";
+import { encodeJob, encodeMetricBatch, encodeRunResult, KEYS, KV_BUCKET, SUBJECTS } from "@dtf/protocol";
+import { connectNats, doneRunIds, ensureTopology } from "@dtf/protocol/nats";
 import { ResultStore } from "@dtf/store";
 import { expandRuns, loadSweepText } from "@dtf/sweep";
 import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { NatsServer } from "../../test/support/nats-server.ts";
-import { benchDir } from "./support.ts";
+import { arg, benchDir } from "./support.ts";
 
 const outFile = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "";
 const bin = new URL("../../packages/cli/bin/dtf.mjs", import.meta.url).pathname;
@@ -129,6 +133,39 @@ async function ingest(server: NatsServer) {
   return row;
 }
 
+/** dtf status of a sweep whose `runs` runs are all done (markers written here), 3 times; and listing the keys instead. */
+async function statusBench(server: NatsServer, runs: number) {
+  const nc = await connectNats({ url: server.url });
+  await ensureTopology(nc);
+  const loaded = loadSweepText(sweepText(`status${runs}`, runs / 100, 100, 52), "bench.yaml", 10_000_000);
+  await submitSweep(nc, loaded);
+  await cancelSweep(nc, loaded.sweepId); // no jobs: only the markers matter here
+  const kv = await new Kvm(nc).open(KV_BUCKET);
+  let pending: Promise<unknown>[] = [];
+  for (const run of expandRuns(loaded.sweep)) {
+    pending.push(kv.create(KEYS.done(loaded.sweepId, run.runId), "1"));
+    if (pending.length >= 512) {
+      await Promise.all(pending);
+      pending = [];
+    }
+  }
+  await Promise.all(pending);
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const s = await sweepStatus(nc, loaded.sweepId);
+    times.push(performance.now() - t);
+    if (s.done !== runs) throw new Error(`status counted ${s.done} of ${runs}`);
+  }
+  const t = performance.now();
+  const listed = (await doneRunIds(kv, loaded.sweepId)).size;
+  const listMs = performance.now() - t;
+  await nc.close();
+  const row = { runs, statusMs: times, listKeysMs: listMs, listed };
+  lines.push(`| status, ${runs} runs done | ${Math.min(...times).toFixed(0)}–${Math.max(...times).toFixed(0)} ms (3 calls) | listing the done keys, as before: ${(listMs / 1000).toFixed(1)} s |`);
+  return row;
+}
+
 function sizes() {
   const points: MetricPoint[] = [];
   return train({ order: 3, dim: 10, components: 100, observations: 300, steps: 500, eval_every: 10 }, { onMetrics: (p) => points.push(p) }).then((r) => {
@@ -156,6 +193,7 @@ try {
   if (part("submit")) report.submit100k = await submitBench(server, 100_000);
   if (part("e2e")) report.endToEnd = await endToEnd(server, 1000);
   if (part("ingest")) report.ingest = await ingest(server);
+  if (part("status")) report.status = await statusBench(server, Number(arg("status-runs", "100000")));
 } finally {
   await server.stop();
 }
