@@ -227,6 +227,14 @@ describe("cluster mode (real nats-server)", function () {
         await m.ackAck();
       }
       expect(rest).to.deep.equal([SUBJECTS.job("b"), SUBJECTS.job("b")]);
+      // many jobs of two sweeps interleaved across every lane of the parallel deletion: exactly one sweep's go
+      const pending = [];
+      for (let i = 0; i < 300; i++) pending.push(js.publish(SUBJECTS.job(i % 2 ? "c" : "d"), job(i % 2 ? "c" : "d", `r${i}`)));
+      await Promise.all(pending);
+      expect(await deleteQueuedJobs(nc, "c")).to.equal(150);
+      const jsm = await jetstreamManager(nc);
+      const left = (await jsm.streams.info(STREAMS.jobs, { subjects_filter: "dtf.jobs.>" })).state.subjects;
+      expect(left).to.deep.equal({ [SUBJECTS.job("d")]: 150 });
     } finally {
       await nc.close();
     }

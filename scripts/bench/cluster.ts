@@ -44,10 +44,13 @@ async function submitBench(server: NatsServer, runs: number) {
   const summary = await submitSweep(nc, loaded);
   const ms = performance.now() - t;
   clearInterval(sampler);
-  await cancelSweep(nc, loaded.sweepId); // purge: the end-to-end run must not queue behind these
+  const c = performance.now();
+  const removed = await cancelSweep(nc, loaded.sweepId); // the end-to-end run must not queue behind these
+  const cancelMs = performance.now() - c;
   await nc.close();
-  const row = { runs, jobsPerSecond: (summary.published / ms) * 1000, heapMbMin: Math.min(...heap), heapMbMax: Math.max(...heap) };
+  const row = { runs, jobsPerSecond: (summary.published / ms) * 1000, heapMbMin: Math.min(...heap), heapMbMax: Math.max(...heap), cancelMs, removed };
   lines.push(`| submit ${runs} runs | ${row.jobsPerSecond.toFixed(0)} jobs/s | coordinator heap ${row.heapMbMin.toFixed(0)}–${row.heapMbMax.toFixed(0)} MiB while streaming |`);
+  lines.push(`| cancel ${removed} queued jobs | ${(cancelMs / 1000).toFixed(1)} s | ${((removed / cancelMs) * 1000).toFixed(0)} jobs/s deleted |`);
   return row;
 }
 
