@@ -322,6 +322,14 @@ describe("cluster mode (real nats-server)", function () {
       expect(left.stdout).to.contain("made-up");
       const none = await dtf(["dlq", (await dtf(["submit", writeSpec(dir, 50, "clean"), "--nats", server.url])).stdout.trim(), "--nats", server.url]);
       expect(none.stdout.trim()).to.match(/^no dead letters for sweep clean-/);
+      // a flood of letters for one sweep keeps that sweep's newest 10 000 and no other sweep's letter is lost
+      const pending = [];
+      for (let i = 0; i < 10_050; i++) pending.push(publishDeadLetter(nc, "flood-0000000000", new Uint8Array([1]), `flood ${i}`, ""));
+      await Promise.all(pending);
+      const subjects = (await jsm.streams.info(STREAMS.dlq, { subjects_filter: "dtf.dlq.>" })).state.subjects!;
+      expect(subjects[SUBJECTS.dlq("flood-0000000000")]).to.equal(10_000);
+      expect(subjects[SUBJECTS.dlq("other-0000000000")], "another sweep's letters").to.equal(30);
+      expect(subjects[SUBJECTS.dlq(sweepId)]).to.equal(1);
     } finally {
       await nc.close();
     }

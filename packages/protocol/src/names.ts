@@ -26,6 +26,13 @@ export const DEFAULTS = {
   aggregatorAckWaitMs: 60_000,
   /** JetStream's duplicate window on the jobs and results streams. */
   duplicateWindowMs: 10 * 60_000,
+  /**
+   * Dead letters kept per sweep (the oldest go first): a worker credential may publish dead letters,
+   * and a flood must not fill the disk nor push out other sweeps' letters.
+   */
+  deadLettersPerSweep: 10_000,
+  /** …and in all, in bytes. */
+  deadLetterBytes: 1024 ** 3,
 } as const;
 
 /** A sweep id as one subject token (ids may hold '.', which separates tokens). */

@@ -4,6 +4,7 @@ import { DtfError } from "@dtf/engine";
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamManager,
@@ -201,7 +202,15 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   const streams = [
     { name: STREAMS.jobs, subjects: ["dtf.jobs.>"], retention: RetentionPolicy.Workqueue, duplicate_window: window, ...common },
     { name: STREAMS.results, subjects: ["dtf.metrics.>", "dtf.results.>"], retention: RetentionPolicy.Limits, duplicate_window: window, ...common },
-    { name: STREAMS.dlq, subjects: ["dtf.dlq.>"], retention: RetentionPolicy.Limits, ...common },
+    {
+      name: STREAMS.dlq,
+      subjects: ["dtf.dlq.>"],
+      retention: RetentionPolicy.Limits,
+      max_msgs_per_subject: DEFAULTS.deadLettersPerSweep,
+      max_bytes: DEFAULTS.deadLetterBytes,
+      discard: DiscardPolicy.Old,
+      ...common,
+    },
   ];
   for (const s of streams) {
     await infoOrCreate(() => jsm.streams.info(s.name), JetStreamApiCodes.StreamNotFound, () => jsm.streams.add(s));
