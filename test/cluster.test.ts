@@ -426,6 +426,15 @@ describe("cluster mode (real nats-server)", function () {
 const ACCOUNTS = (["submitter", "worker", "aggregator", "reader"] as const).map((r) => ({ role: r, user: r, password: `${r}-pw` }));
 const as = (r: string) => ["--user", r, "--password", `${r}-pw`];
 
+/** The tiny sweep submitted with the submitter's account, and a worker and an aggregator on their own accounts. */
+async function sweepWithRoles(server: NatsServer, dir: string) {
+  const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
+  expect(submitted.code, submitted.stderr).to.equal(0);
+  const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
+  const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+  return { sweepId: submitted.stdout.trim(), worker, aggregator };
+}
+
 describe("cluster mode - per-role accounts (real nats-server)", function () {
   this.timeout(240_000);
   let server: NatsServer;
@@ -434,11 +443,7 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
   it("permissions - a sweep runs with one least-privilege account per role (deploy/nats/dtf-roles.conf); a worker cannot publish jobs nor write KV, a reader cannot submit", async () => {
     server = await NatsServer.start(serverAuthorization(ACCOUNTS));
     const dir = tmp();
-    const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
-    expect(submitted.code, submitted.stderr).to.equal(0);
-    const sweepId = submitted.stdout.trim();
-    const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
-    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+    const { sweepId, worker, aggregator } = await sweepWithRoles(server, dir);
     try {
       expect((await waitDone(server.url, sweepId, 12, 120_000, as("reader"))).done).to.equal(12);
     } finally {
@@ -505,11 +510,7 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
       listeners.push(nc);
     }
     const dir = tmp();
-    const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
-    expect(submitted.code, submitted.stderr).to.equal(0);
-    const sweepId = submitted.stdout.trim();
-    const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
-    const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+    const { sweepId, worker, aggregator } = await sweepWithRoles(server, dir);
     try {
       expect((await waitDone(server.url, sweepId, 12, 120_000, as("reader"))).done).to.equal(12);
       for (const [who, args] of [["submitter", ["status", sweepId]], ["reader", ["dlq", sweepId]], ["submitter", ["dlq", sweepId]]] as const) {

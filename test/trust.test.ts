@@ -262,12 +262,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
   });
 
   it("disk full - commits that fail for lack of space are logged and their messages handed back; once space is back the sweep completes with nothing lost", async function () {
-    const mountPoint = tmp();
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore", timeout: 30_000 });
-    } catch {
-      this.skip(); // mounting a small file system needs root (CI runs as root)
-    }
+    const mountPoint = smallDisk(this);
     try {
       server = await NatsServer.start();
       const dir = tmp();
@@ -295,12 +290,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
   });
 
   it("disk full, deterministic - metrics whose commit failed are not counted for their result: the run is marked done only once they are stored again", async function () {
-    const mountPoint = tmp();
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore", timeout: 30_000 });
-    } catch {
-      this.skip(); // mounting a small file system needs root (CI runs as root)
-    }
+    const mountPoint = smallDisk(this);
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
     const stop = new AbortController();
@@ -344,6 +334,17 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     }
   });
 });
+
+/** A fresh 8 MiB tmpfs to fill (the test is skipped where mounting is not allowed; CI runs as root). */
+function smallDisk(ctx: Mocha.Context): string {
+  const mountPoint = tmp();
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint], { stdio: "ignore", timeout: 30_000 });
+  } catch {
+    ctx.skip();
+  }
+  return mountPoint;
+}
 
 /** The stored result of a run, re-read from the results stream (a genuine message to forge from). */
 /** The last result published for the run (the worker's: an earlier one may be a test's forgery). */
