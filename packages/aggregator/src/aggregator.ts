@@ -150,7 +150,10 @@ export class Aggregator {
     try {
       const done = m.subject.startsWith("dtf.metrics.") ? await this.onMetrics(m, decodeMetricBatch(m.data)) : await this.onResult(m, decodeRunResult(m.data));
       if (this.commits.failures !== failuresBefore) {
-        m.nak(this.retryDelayMs); // a commit failed while it was being staged: its rows may be gone
+        // a commit failed while it was being staged: its rows may be gone, and the steps counted
+        // for it after the failure's clear-out with them
+        this.openRuns.clear();
+        m.nak(this.retryDelayMs);
         return;
       }
       this.commits.hold(m, done);

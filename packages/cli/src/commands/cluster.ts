@@ -237,9 +237,13 @@ export async function upCommand(argv: string[], out: (l: string) => void): Promi
   roles.push(dtf(["aggregate", "--out", outDir]));
   out(`cluster up: ${url} (JetStream store ${storeDir}), ${workers} workers, aggregator → ${outDir}; Ctrl-C stops`);
   const code = await new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (code: number) => {
+      if (stopping) return;
+      stopping = true;
       for (const c of roles) c.kill("SIGTERM");
       setTimeout(() => {
+        server.removeAllListeners("exit"); // stopped by us from here on, not a failure
         server.kill("SIGTERM");
         resolve(code);
       }, 3000);
