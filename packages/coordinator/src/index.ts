@@ -96,7 +96,8 @@ export type SweepStatus = {
 /**
  * Runs by outcome (the aggregator's markers in KV, counted by the server), queued (in the job
  * stream), dead letters, and the rest running. Read-only, so asked again while a cluster elects a
- * leader rather than failing. Its cost does not grow with the sweep.
+ * leader rather than failing. Nothing that grows with the sweep crosses the wire (the server's
+ * count scans the keys: ~0.4 s at 100 000 done runs, docs/performance.md).
  */
 export function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
   return whileClusterRecovers(() => readSweepStatus(nc, sweepId));

@@ -349,8 +349,9 @@ export async function deleteQueuedJobs(nc: NatsConnection, sweepId: string): Pro
 
 /**
  * How many keys of the sweeps bucket match `filter` (`done.<sweep>.>`), counted by the server: the
- * pending count of an ephemeral consumer (last message per subject) on the bucket's stream, which
- * transfers no key, so the time and memory stay flat however many there are.
+ * pending count of an ephemeral consumer (last message per subject) on the bucket's stream. No key
+ * is transferred, so the client's memory stays flat; the server's count scans the matching keys
+ * (~4 µs each on our machine).
  */
 export async function countKeys(nc: NatsConnection, filter: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
