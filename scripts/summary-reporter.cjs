@@ -17,25 +17,17 @@ class SummaryReporter extends Mocha.reporters.Spec {
       writeFileSync(stateFile, `passed=${passes}\nfailed=${failures}\nskipped=${pending}\ncurrent=${current}\n`);
     };
     // The test running, else the hook (a before-all hook can hang too).
-    let test = "";
-    let hook = "";
-    const saveCurrent = () => save(test || hook);
-    runner.on("test", (t) => {
-      test = t.fullTitle();
-      saveCurrent();
-    });
-    runner.on("test end", () => {
-      test = "";
-      saveCurrent();
-    });
-    runner.on("hook", (h) => {
-      hook = h.fullTitle();
-      saveCurrent();
-    });
-    runner.on("hook end", () => {
-      hook = "";
-      saveCurrent();
-    });
+    const running = { test: "", hook: "" };
+    for (const kind of ["test", "hook"]) {
+      runner.on(kind, (runnable) => {
+        running[kind] = runnable.fullTitle();
+        save(running.test || running.hook);
+      });
+      runner.on(`${kind} end`, () => {
+        running[kind] = "";
+        save(running.test || running.hook);
+      });
+    }
     runner.once("end", () => {
       save("");
       const { passes, failures, pending } = this.stats;

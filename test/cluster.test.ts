@@ -1,9 +1,25 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
-import { exampleServerConfig, inboxPrefix, ROLE_PERMISSIONS, type Role, STREAMS, serverAuthorization } from "@dtf/protocol";
-import { ensureTopology } from "@dtf/protocol/nats";
+import { runAggregator } from "@dtf/aggregator";
+import { requeueDeadLetters, submitSweep, sweepStatus } from "@dtf/coordinator";
+import { resolveRunSpec } from "@dtf/engine";
+import {
+  CONSUMERS,
+  decodeJob,
+  encodeJob,
+  exampleServerConfig,
+  inboxPrefix,
+  ROLE_PERMISSIONS,
+  type Role,
+  STREAMS,
+  SUBJECTS,
+  serverAuthorization,
+} from "@dtf/protocol";
+import { deleteQueuedJobs, ensureTopology, publishDeadLetter } from "@dtf/protocol/nats";
 import { ResultStore } from "@dtf/store";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { expandRuns, loadSweepText } from "@dtf/sweep";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import { dtf, expectSameRows, localThenSubmit, role, roleLogs, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
@@ -156,7 +172,6 @@ describe("cluster mode (real nats-server)", function () {
     server = await NatsServer.start();
     const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
     const nc = await connect({ servers: server.url });
-    const { jetstream } = await import("@nats-io/jetstream");
     await jetstream(nc).publish(`dtf.jobs.${sweepId}`, new TextEncoder().encode("definitely not protobuf"));
     await nc.close();
     const out = join(dir, "cluster");
@@ -202,10 +217,6 @@ describe("cluster mode (real nats-server)", function () {
     // (the aggregator clears its leftovers) or was cancelled never got its jobs delivered
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
-    const { jetstream } = await import("@nats-io/jetstream");
-    const { CONSUMERS, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
-    const { deleteQueuedJobs } = await import("@dtf/protocol/nats");
-    const { resolveRunSpec } = await import("@dtf/engine");
     try {
       await ensureTopology(nc);
       const js = jetstream(nc);
@@ -243,11 +254,6 @@ describe("cluster mode (real nats-server)", function () {
   it("dead letters - a job never acked max_deliver times (its workers died) is dead-lettered by the aggregator, and can be requeued", async () => {
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
-    const { jetstream } = await import("@nats-io/jetstream");
-    const { runAggregator } = await import("@dtf/aggregator");
-    const { requeueDeadLetters, submitSweep } = await import("@dtf/coordinator");
-    const { loadSweepText } = await import("@dtf/sweep");
-    const { CONSUMERS, STREAMS } = await import("@dtf/protocol");
     try {
       await ensureTopology(nc, { ackWaitMs: 1000, maxDeliver: 2 });
       const loaded = loadSweepText("name: stuck\nbase: { order: 3, dim: 4, components: 8, observations: 30, steps: 50 }\n", "stuck.yaml");
@@ -267,11 +273,10 @@ describe("cluster mode (real nats-server)", function () {
       const jsm = await jetstreamManager(nc);
       await until(async () => (await jsm.streams.info(STREAMS.dlq)).state.messages >= 1, 15_000, () => "the job never reached the dead letters", 100);
       const letter = await jsm.streams.getMessage(STREAMS.dlq, { seq: 1 });
-      const runId = [...(await import("@dtf/sweep")).expandRuns(loaded.sweep)][0].runId;
+      const runId = [...expandRuns(loaded.sweep)][0].runId;
       expect(letter!.header!.get("Dtf-Reason")).to.contain("delivered 2 times without an ack");
       expect(letter!.header!.get("Dtf-Run-Id")).to.equal(runId);
       expect((await jsm.streams.info(STREAMS.jobs)).state.messages).to.equal(0);
-      const { sweepStatus } = await import("@dtf/coordinator");
       // the run failed (its workers died each time): status says so, and that the sweep is over
       await until(async () => (await sweepStatus(nc, loaded.sweepId)).failed === 1, 15_000, () => "the run was never counted failed", 100);
       expect(await sweepStatus(nc, loaded.sweepId)).to.include({ done: 0, failed: 1, queued: 0, running: 0, finished: true, etaMs: null });
@@ -290,10 +295,6 @@ describe("cluster mode (real nats-server)", function () {
   it("dead letters - requeue rebuilds each job from the sweep's record: a forged letter's run or spec never reaches the workers; dlq lists only its sweep's letters", async () => {
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
-        const { resolveRunSpec } = await import("@dtf/engine");
-    const { decodeJob, encodeJob, STREAMS, SUBJECTS } = await import("@dtf/protocol");
-    const { publishDeadLetter } = await import("@dtf/protocol/nats");
-    const { expandRuns, loadSweepText } = await import("@dtf/sweep");
     try {
       const dir = tmp();
       const file = join(dir, "two.yaml");
@@ -390,7 +391,6 @@ describe("cluster mode (real nats-server)", function () {
   });
 
   it("up - fails at once (exit 1, naming the reason) when its port is taken, and refuses --workers 0", async () => {
-    const { createServer } = await import("node:net");
     const taken = createServer();
     const port = await freePort();
     await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", () => resolve()));
@@ -455,7 +455,6 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
     const refused = async (user: Role, subject: string) => {
       // its own inbox prefix, so that only the publish permission can refuse
       const nc = await connect({ servers: server.url, user, pass: `${user}-pw`, inboxPrefix: inboxPrefix(user) });
-      const { jetstream } = await import("@nats-io/jetstream");
       let error = "";
       await jetstream(nc)
         .publish(subject, new Uint8Array([1]), { timeout: 2000 })

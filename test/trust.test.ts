@@ -1,11 +1,14 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { runAggregator } from "@dtf/aggregator";
+import { submitSweep } from "@dtf/coordinator";
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
-import { decodeRunResult, encodeMetricBatch, encodeRunResult, type RunResult, SUBJECTS } from "@dtf/protocol";
-import { ResultStore } from "@dtf/store";
+import { decodeRunResult, encodeMetricBatch, encodeRunResult, KEYS, type RunResult, SUBJECTS } from "@dtf/protocol";
+import { openForReading, ResultStore } from "@dtf/store";
 import { expandRuns, loadSweepText, runIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { expect } from "chai";
 import { dtf, expectSameRows, localThenSubmit, role, rows, status, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
@@ -297,10 +300,6 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     let store: ResultStore | null = null;
     let aggregating: Promise<unknown> = Promise.resolve();
     try {
-      const { runAggregator } = await import("@dtf/aggregator");
-      const { submitSweep } = await import("@dtf/coordinator");
-      const { KEYS } = await import("@dtf/protocol");
-      const { Kvm } = await import("@nats-io/kv");
       const loaded = loadSweepText("name: full\nbase: { order: 3, dim: 5, components: 8, observations: 40, steps: 300, eval_every: 20 }\n", "full.yaml");
       await submitSweep(nc, loaded);
       const [run] = expandRuns(loaded.sweep);
@@ -363,7 +362,6 @@ async function storedResultOf(nc: NatsConnection, sweepId: string, runId: string
 }
 
 async function countRuns(dir: string): Promise<number> {
-  const { openForReading } = await import("@dtf/store");
   const store = await openForReading(dir);
   try {
     const [{ n }] = await store.query<{ n: number }>("SELECT count(*)::INTEGER AS n FROM runs");

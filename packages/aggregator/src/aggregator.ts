@@ -53,6 +53,9 @@ export type AggregatorCounters = {
   failedCommits: number;
 };
 
+const emptyCounters = (): AggregatorCounters => ({ metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 });
+const defaultLog = (line: string) => void process.stderr.write(`dtf aggregate: ${line}\n`);
+
 /** A result whose run's metric batches have not all been stored yet (they come back: not its fault). */
 class MetricsPending extends Error {}
 
@@ -69,7 +72,7 @@ type OpenRun = { steps: Set<number>; offGrid: number; spec: RunSpec };
  * Killed at any point, it loses nothing (un-acked messages are redelivered) and duplicates nothing.
  */
 export class Aggregator {
-  readonly counters: AggregatorCounters = { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
+  readonly counters = emptyCounters();
   private readonly log: (line: string) => void;
   private readonly retryDelayMs: number;
   private readonly sweeps: SweepRegistry;
@@ -87,7 +90,7 @@ export class Aggregator {
     private readonly kv: KV,
     private readonly consumer: Consumer,
   ) {
-    this.log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
+    this.log = options.log ?? defaultLog;
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
     this.sweeps = new SweepRegistry(kv, store);
     this.commits = new CommitLoop(
@@ -113,8 +116,7 @@ export class Aggregator {
 
   /** Creates the streams if needed, this store's consumer and the KV handle. */
   static async open(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<Aggregator | null> {
-    const log = options.log ?? ((line: string) => process.stderr.write(`dtf aggregate: ${line}\n`));
-    if (!(await waitForTopology(nc, options.signal, log))) return null; // stopped before any sweep was submitted
+    if (!(await waitForTopology(nc, options.signal, options.log ?? defaultLog))) return null; // stopped before any sweep was submitted
     await ensureTopology(nc);
     const consumerName = await ensureAggregatorConsumer(nc, store.id, options.sweepId);
     const kv = await new Kvm(nc).open(KV_BUCKET);
@@ -329,5 +331,5 @@ export class Aggregator {
 /** Runs the aggregator of `store` until the signal aborts (see Aggregator). */
 export async function runAggregator(nc: NatsConnection, store: ResultStore, options: AggregatorOptions): Promise<AggregatorCounters> {
   const aggregator = await Aggregator.open(nc, store, options);
-  return aggregator ? aggregator.run() : { metricBatches: 0, points: 0, results: 0, duplicates: 0, reruns: 0, deadLettered: 0, conflicts: 0, commits: 0, failedCommits: 0 };
+  return aggregator ? aggregator.run() : emptyCounters();
 }
