@@ -29,6 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# nats-server 2.10 beside the system's 2.9, for the tests of what differs between them (cancel's
+# filtered purge): Debian trixie's package unpacked under .tools/, nothing installed.
+if [ "${1:-}" != "--no-system" ] && [ ! -x .tools/nats-server-2.10/usr/sbin/nats-server ]; then
+  echo "setup: nats-server 2.10 (Debian trixie) into .tools/"
+  bash scripts/fetch-nats-server.sh >/dev/null || echo "setup: could not fetch nats-server 2.10; the tests that need it will fail and say so" >&2
+fi
+
 # Protobuf code generated from proto/ (protobufjs static module + types; not committed).
 gen=packages/protocol/src/gen/dtf.js
 if [ ! -f "$gen" ] || [ -n "$(find proto -name '*.proto' -newer "$gen")" ] || [ scripts/gen-proto.mjs -nt "$gen" ]; then

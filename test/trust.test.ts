@@ -43,7 +43,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     // the run as a worker would report it, trained here
     const points: MetricPoint[] = [];
     const r = await train(first.spec, { onMetrics: (p) => points.push(p) });
-    const job = { sweep_id: sweepId, run_id: first.runId, attempt: 1, spec: first.spec, point: first.point };
+    const job = { sweep_id: sweepId, run_id: first.runId, run_index: first.index, attempt: 1, spec: first.spec, point: first.point };
     const result: RunResult = {
       sweep_id: sweepId, run_id: first.runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
       threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", job,
@@ -55,10 +55,10 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     try {
       await js.publish(SUBJECTS.result(sweepId), encodeRunResult(result)); // the result first, as after a crash
       const half = Math.ceil(points.length / 2);
-      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, attempt: 1, points: points.slice(0, half) }));
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, run_index: first.index, attempt: 1, points: points.slice(0, half) }));
       await new Promise((res) => setTimeout(res, 4_000));
       expect((await status(server.url, sweepId))?.done, "done before all its metrics are in").to.equal(0);
-      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, attempt: 1, points: points.slice(half) }));
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ sweep_id: sweepId, run_id: first.runId, run_index: first.index, attempt: 1, points: points.slice(half) }));
       await waitDone(server.url, sweepId, 1, 60_000);
     } finally {
       await stopped(aggregator);
@@ -105,7 +105,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     // before any worker runs: a result for a run of the sweep with a value no column holds
     const { spec, local, out, sweepId, aggregator } = await finishedSweep(dir, async (id) => {
       const [first] = expandRuns(loadSweepText(readFileSync(join(dir, "tiny.yaml"), "utf8"), "tiny.yaml").sweep);
-      const job = { sweep_id: id, run_id: first.runId, attempt: 1, spec: first.spec, point: first.point };
+      const job = { sweep_id: id, run_id: first.runId, run_index: first.index, attempt: 1, spec: first.spec, point: first.point };
       const unstorable: RunResult = {
         sweep_id: id, run_id: first.runId, attempt: 1, status: "ok", stop_reason: "max_steps", steps: 3_000_000_000, final: null,
         threshold_steps: {}, wall_ms: 1, engine: "js", code_version: "x", worker_id: "mallory", error: "", job,
@@ -123,8 +123,8 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       const outsiderJob = { ...genuine.job!, spec: outsider, run_id: runIdOf(outsider), point: { ...first.point, seed: 99 } };
       await forge({ run_id: outsiderJob.run_id, job: outsiderJob }); // a run not in the sweep
       await forge({}, SUBJECTS.result("other-sweep")); // payload and subject disagree
-      await forge({ run_id: second.runId, job: { ...genuine.job!, run_id: second.runId } }); // another run's id on this run's spec
-      const batch = { sweep_id: sweepId, run_id: first.runId, attempt: 1, points: [{ ...genuine.final!, step: 0, train_loss: 1234.5 }] };
+      await forge({ run_id: second.runId, job: { ...genuine.job!, run_id: second.runId, run_index: second.index } }); // another run's id and index on this run's spec
+      const batch = { sweep_id: sweepId, run_id: first.runId, run_index: first.index, attempt: 1, points: [{ ...genuine.final!, step: 0, train_loss: 1234.5 }] };
       await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(batch)); // rewrite a stored step
       await js.publish(SUBJECTS.metrics("nosuchsweep"), encodeMetricBatch({ ...batch, sweep_id: "nosuchsweep" })); // an unknown sweep
       // metric points no genuine worker sends: a new step of a finished run, a step past the spec's
@@ -305,7 +305,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       const [run] = expandRuns(loaded.sweep);
       const points: MetricPoint[] = [];
       const r = await train(run.spec, { onMetrics: (p) => points.push(p) });
-      const job = { sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, spec: run.spec, point: run.point };
+      const job = { sweep_id: loaded.sweepId, run_id: run.runId, run_index: run.index, attempt: 1, spec: run.spec, point: run.point };
       const result: RunResult = {
         sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
         threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", job,
@@ -317,7 +317,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       const filler = join(mountPoint, "filler");
       spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { stdio: "ignore", timeout: 60_000 }); // fills the disk
       const js = jetstream(nc);
-      await js.publish(SUBJECTS.metrics(loaded.sweepId), encodeMetricBatch({ sweep_id: loaded.sweepId, run_id: run.runId, attempt: 1, points }));
+      await js.publish(SUBJECTS.metrics(loaded.sweepId), encodeMetricBatch({ sweep_id: loaded.sweepId, run_id: run.runId, run_index: run.index, attempt: 1, points }));
       await until(() => log.some((l) => l.includes("commit failed")), 60_000, () => `no commit failed: ${log.join("\n")}`);
       rmSync(filler);
       await js.publish(SUBJECTS.result(loaded.sweepId), encodeRunResult(result));

@@ -70,7 +70,7 @@ async function sweep(kind: keyof typeof specs, threads: number, withStore: boole
 
 function job(kind: keyof typeof specs, i: number): Job {
   const spec = { ...specs[kind], seed: Math.abs(i) };
-  return { sweep_id: "bench", run_id: `${kind}-${i}`, attempt: 1, spec, point: { seed: i } };
+  return { sweep_id: "bench", run_id: `${kind}-${i}`, run_index: Math.abs(i), attempt: 1, spec, point: { seed: i } };
 }
 
 async function ingest(): Promise<number> {

@@ -26,7 +26,7 @@ async function measure(runsPerCommit: number) {
     for (let i = 0; i < runsPerCommit; i++) {
       const runId = `r${next++}`;
       store.stageMetricsNow({ sweep_id: "s", run_id: runId, attempt: 1, points });
-      const job: Job = { sweep_id: "s", run_id: runId, attempt: 1, spec, point: { seed: next } };
+      const job: Job = { sweep_id: "s", run_id: runId, run_index: next, attempt: 1, spec, point: { seed: next } };
       const result: RunResult = {
         sweep_id: "s", run_id: runId, attempt: 1, status: trained.status, stop_reason: trained.stop_reason, steps: trained.steps,
         final: points.at(-1)!, threshold_steps: {}, wall_ms: trained.wall_ms, engine: trained.engine, code_version: "bench",

@@ -1,10 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const BIN = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
+
+/** nats-server 2.10 (Debian trixie's), unpacked by scripts/setup.sh beside the system's 2.9. */
+export const NATS_210 = fileURLToPath(new URL("../../.tools/nats-server-2.10/usr/sbin/nats-server", import.meta.url));
 
 /** A free loopback TCP port. */
 export function freePort(): Promise<number> {
@@ -25,6 +29,7 @@ export class NatsServer {
   private constructor(
     readonly port: number,
     private readonly config: string | null,
+    private readonly binary: string,
   ) {}
 
   get url(): string {
@@ -35,8 +40,9 @@ export class NatsServer {
    * `config`: extra server configuration (e.g. an authorization block); `files`: files it includes,
    * by path relative to the configuration file.
    */
-  static async start(config: string | null = null, files: Record<string, string> = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), config);
+  static async start(config: string | null = null, files: Record<string, string> = {}, binary = BIN): Promise<NatsServer> {
+    if (!existsSync(binary)) throw new Error(`no nats-server at ${binary}: run bash scripts/setup.sh`);
+    const server = new NatsServer(await freePort(), config, binary);
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(dirname(join(server.storeDir, path)), { recursive: true });
       writeFileSync(join(server.storeDir, path), text);
@@ -52,7 +58,7 @@ export class NatsServer {
       writeFileSync(file, this.config);
       args.push("-c", file);
     }
-    this.child = spawn(BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
     await new Promise<void>((resolve, reject) => {
       let log = "";
       const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 10_000);

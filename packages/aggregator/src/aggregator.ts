@@ -4,7 +4,6 @@ import type { RunSpec } from "@dtf/engine";
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
 import { countKeys, deleteQueuedJobs, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter, waitForTopology } from "@dtf/protocol/nats";
 import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
-import { runAt } from "@dtf/sweep";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -239,10 +238,10 @@ export class Aggregator {
 
   private async onMetrics(m: JsMsg, batch: MetricBatch): Promise<null> {
     const known = await this.sweepOf(m, batch.sweep_id);
-    checkBatchRun(batch, known.runIds);
+    const run = checkBatchRun(batch, known.runs);
     const key = `${batch.sweep_id}/${batch.run_id}`;
     let open = this.openRuns.get(key);
-    const spec = open?.spec ?? runAt(known.sweep, known.runIds.get(batch.run_id)!).spec;
+    const spec = open?.spec ?? run.spec;
     checkMetricPoints(batch, spec, open?.offGrid ?? 0);
     if (!open) {
       // the run's first batch in this life: a run stored finished takes no new step (a redelivery
@@ -292,7 +291,7 @@ export class Aggregator {
     }
     if (finished) await this.waitForMetrics(m, result, key);
     this.openRuns.delete(key);
-    await this.store.stageResult(job, result);
+    await this.store.stageResult(job, result, job.run_index); // checked against its run id above
     this.commits.noteStaged(key, asStored(result));
     this.counters.results++;
     this.warnOfVersion(result, known);

@@ -3,7 +3,7 @@
 import { componentCount, type RunSpec, type RunSpecInput, resolveRunSpec } from "@dtf/engine";
 import { type Job, type MetricBatch, type RunResult, sweepTokenOf, token } from "@dtf/protocol";
 import type { StoredRun } from "@dtf/store";
-import { axesOf, runIdOf, type SweepSpec } from "@dtf/sweep";
+import { axesOf, type PlannedRun, runIdOf, type SweepSpec } from "@dtf/sweep";
 
 /** A message the aggregator refuses to store; the reason goes with its dead letter. */
 export class Rejected extends Error {}
@@ -43,9 +43,19 @@ export function checkSubject(subject: string, sweepId: string): void {
   if (token(sweepId) !== sweepTokenOf(subject)) throw new Rejected(`the payload names sweep ${sweepId} but the subject is ${subject}`);
 }
 
-/** A metric batch belongs to a run of its sweep. */
-export function checkBatchRun(batch: MetricBatch, runIds: { has(runId: string): boolean }): void {
-  if (!runIds.has(batch.run_id)) throw new Rejected(`run ${batch.run_id} is not a run of sweep ${batch.sweep_id}`);
+/** A sweep's runs, looked up by id and position (`SweepRuns`). */
+export type RunsOfSweep = { find(runId: string, index: number): PlannedRun | null };
+
+/** The run a message names: the one at its index, which must carry its id. */
+function runNamed(runs: RunsOfSweep, sweepId: string, runId: string, index: number): PlannedRun {
+  const run = runs.find(runId, index);
+  if (!run) throw new Rejected(`run ${runId} is not a run of sweep ${sweepId} (not the run at index ${index})`);
+  return run;
+}
+
+/** A metric batch belongs to a run of its sweep; returns that run. */
+export function checkBatchRun(batch: MetricBatch, runs: RunsOfSweep): PlannedRun {
+  return runNamed(runs, batch.sweep_id, batch.run_id, batch.run_index);
 }
 
 /** The job a result carries, which must be the job it answers. */
@@ -66,8 +76,8 @@ export function pointKeysOf(sweep: SweepSpec): string[] {
  * axes (an extra key equal to the base value would keep the run id and add a fake axis to the
  * store), and its point and its spec both recompute to its id.
  */
-export function checkJob(job: Job, sweep: SweepSpec, runIds: { has(runId: string): boolean }): void {
-  if (!runIds.has(job.run_id)) throw new Rejected(`run ${job.run_id} is not a run of sweep ${job.sweep_id}`);
+export function checkJob(job: Job, sweep: SweepSpec, runs: RunsOfSweep): void {
+  runNamed(runs, job.sweep_id, job.run_id, job.run_index);
   const keys = Object.keys(job.point).sort();
   const expected = pointKeysOf(sweep);
   if (keys.join(",") !== expected.join(",")) {

@@ -1,7 +1,7 @@
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
 import type { MetricBatch, RunResult } from "@dtf/protocol";
 import type { StoredRun } from "@dtf/store";
-import { expandRuns, loadSweepText } from "@dtf/sweep";
+import { expandRuns, loadSweepText, runAt } from "@dtf/sweep";
 import { expect } from "chai";
 import {
   asStored,
@@ -17,14 +17,16 @@ import {
   metricsVerdict,
   Rejected,
 } from "../src/rules.ts";
+import { SweepRuns } from "../src/sweeps.ts";
 
 const { sweep, sweepId } = loadSweepText(
   "name: tiny\nbase: { model: cp, order: 3, dim: 5, components: 8, steps: 300, eval_every: 100 }\ngrid: { depth: [1, 2] }\nseeds: 2\n",
   "tiny.yaml",
 );
 const runs = [...expandRuns(sweep)];
-const runIds = new Set(runs.map((r) => r.runId));
-const jobOf = (i: number) => ({ sweep_id: sweepId, run_id: runs[i].runId, attempt: 1, spec: runs[i].spec, point: runs[i].point });
+const runIds = new SweepRuns(sweep);
+const jobOf = (i: number) => ({ sweep_id: sweepId, run_id: runs[i].runId, run_index: i, attempt: 1, spec: runs[i].spec, point: runs[i].point });
+const runAtOf = (s: typeof sweep, i: number) => runAt(s, i).runId;
 const final = { step: 300, train_loss: 1e-3, recon_error: 0.2, heldout_mse: 0.01, component_norms: [], gamma: [], cp_erank: 1, unfolding_eranks: [], rank_estimate: 1, singular_values: [], wall_ms: 1 };
 
 function result(over: Partial<RunResult> = {}): RunResult {
@@ -40,9 +42,25 @@ describe("aggregator rules", () => {
     expect(() => checkSubject("dtf.results.other-0123456789", sweepId)).to.throw(Rejected, "the payload names sweep");
   });
 
-  it("metric batch - only a run of its sweep", () => {
-    expect(() => checkBatchRun({ sweep_id: sweepId, run_id: runs[3].runId, attempt: 1, points: [] }, runIds)).to.not.throw();
-    expect(() => checkBatchRun({ sweep_id: sweepId, run_id: "made-up", attempt: 1, points: [] }, runIds)).to.throw(Rejected, "run made-up is not a run of sweep");
+  it("metric batch - only a run of its sweep, at its own index", () => {
+    const batch = (run_id: string, run_index: number): MetricBatch => ({ sweep_id: sweepId, run_id, run_index, attempt: 1, points: [] });
+    expect(checkBatchRun(batch(runs[3].runId, 3), runIds).spec).to.deep.equal(runs[3].spec);
+    expect(() => checkBatchRun(batch("made-up", 0), runIds)).to.throw(Rejected, "run made-up is not a run of sweep");
+    expect(() => checkBatchRun(batch(runs[3].runId, 2), runIds), "another run's index").to.throw(Rejected, "not the run at index 2");
+    expect(() => checkBatchRun(batch(runs[3].runId, 4), runIds), "past the sweep").to.throw(Rejected, "not the run at index 4");
+    expect(() => checkBatchRun(batch(runs[3].runId, -1), runIds)).to.throw(Rejected, "is not a run of sweep");
+  });
+
+  it("sweep runs - recomputed from the index, whatever the sweep's size, and the same after the cache is cleared", () => {
+    const lrs = Array.from({ length: 1000 }, (_, i) => ((i + 1) / 1e5).toFixed(5)).join(", ");
+    const { sweep: big } = loadSweepText(`name: big\nbase: { order: 3, dim: 4, components: 8, steps: 10 }\ngrid: { lr: [${lrs}] }\nseeds: 1000\n`, "big.yaml", 1_000_000);
+    const found = new SweepRuns(big);
+    const last = 999_999;
+    const run = found.find(runAtOf(big, last), last);
+    expect(run?.index).to.equal(last);
+    for (let i = 0; i < 5000; i++) expect(found.find(runAtOf(big, i), i)?.index).to.equal(i); // fills and clears the cache of recent runs
+    expect(found.find(runAtOf(big, 1), 2), "a cached run under another id").to.equal(null);
+    expect(found.find(runAtOf(big, last), last)?.runId).to.equal(run?.runId);
   });
 
   it("result's job - present, and the job the result answers", () => {
@@ -54,6 +72,7 @@ describe("aggregator rules", () => {
   it("job - its id, its point and its spec must all be the sweep's", () => {
     for (let i = 0; i < runs.length; i++) expect(() => checkJob(jobOf(i), sweep, runIds)).to.not.throw();
     expect(() => checkJob({ ...jobOf(0), run_id: "made-up" }, sweep, runIds)).to.throw(Rejected, "is not a run of sweep");
+    expect(() => checkJob({ ...jobOf(0), run_index: 1 }, sweep, runIds), "another run's index").to.throw(Rejected, "not the run at index 1");
     expect(() => checkJob({ ...jobOf(0), point: runs[1].point }, sweep, runIds), "another run's point").to.throw(Rejected, "is not that run's");
     expect(() => checkJob({ ...jobOf(0), spec: { ...runs[0].spec, steps: 99_999 } }, sweep, runIds), "a changed spec").to.throw(Rejected, "is not that run's");
     expect(() => checkJob({ ...jobOf(0), point: { depth: "x", seed: 0 } }, sweep, runIds), "a point that does not resolve").to.throw(Rejected, "is not that run's");
@@ -116,7 +135,7 @@ describe("aggregator rules", () => {
       const spec = resolveRunSpec(input);
       const points: MetricPoint[] = [];
       await train(spec, { onMetrics: (p) => points.push(p) });
-      const batch: MetricBatch = { sweep_id: sweepId, run_id: "r", attempt: 1, points };
+      const batch: MetricBatch = { sweep_id: sweepId, run_id: "r", run_index: 0, attempt: 1, points };
       expect(() => checkMetricPoints(batch, spec, 0), JSON.stringify(input)).to.not.throw();
     }
   });
@@ -125,7 +144,7 @@ describe("aggregator rules", () => {
     const spec = resolveRunSpec({ model: "cp", order: 3, dim: 5, components: 8, steps: 300, eval_every: 100 });
     const points: MetricPoint[] = [];
     await train(spec, { onMetrics: (p) => points.push(p) });
-    const batch = (ps: MetricPoint[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", attempt: 1, points: ps });
+    const batch = (ps: MetricPoint[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", run_index: 0, attempt: 1, points: ps });
     const at = (step: number) => ({ ...points[1], step });
     expect(() => checkMetricPoints(batch([at(99_999_999)]), spec, 0)).to.throw(Rejected, "not a step of a run of 300 steps");
     expect(() => checkMetricPoints(batch([at(-100)]), spec, 0)).to.throw(Rejected, "not a step");
@@ -140,7 +159,7 @@ describe("aggregator rules", () => {
   });
 
   it("finished run - a redelivered batch (steps all stored) passes; one adding a step is refused", () => {
-    const batch = (steps: number[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", attempt: 1, points: steps.map((step) => ({ ...final, step })) });
+    const batch = (steps: number[]): MetricBatch => ({ sweep_id: sweepId, run_id: "r", run_index: 0, attempt: 1, points: steps.map((step) => ({ ...final, step })) });
     expect(() => checkBatchOfFinishedRun(batch([0, 100]), new Set([0, 100, 200]))).to.not.throw();
     expect(() => checkBatchOfFinishedRun(batch([0, 300]), new Set([0, 100, 200]))).to.throw(Rejected, "adds step 300");
   });

@@ -1,13 +1,22 @@
 // Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, decodeSweepRecord, encodeJob, encodeSweepRecord, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
 import { countKeys, deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
-import { canonicalJson, expandRuns, type LoadedSweep, type SweepSpec, sweepIdOf } from "@dtf/sweep";
+import { canonicalJson, expandRuns, type LoadedSweep, type PlannedRun, runAtIfNamed, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 /** Publishes in flight at once while submitting (pipelined acks). */
 const WINDOW = 512;
+
+/**
+ * Done runs up to which submit lists their ids into a set (one pass over the keys); beyond, it asks
+ * for each run's done key as it goes, so its memory stays flat in the sweep's size (~10 MB here).
+ */
+export const DONE_SET_MAX = 100_000;
+
+/** How to submit: the topology's settings, should it be created now, and `doneSetMax` (tests). */
+export type SubmitOptions = TopologyOptions & { doneSetMax?: number };
 
 /** A sweep id the server does not know (never submitted there); the CLI exits 2. */
 export { UnknownSweepError };
@@ -38,7 +47,8 @@ async function sweepRecord(kv: KV, sweepId: string): Promise<SweepInfo> {
  * own jobs. The summary counts what the server stored, not what was sent. Validation happened
  * before: a bad spec never reaches this function.
  */
-export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topology: TopologyOptions = {}): Promise<SubmitSummary> {
+export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, options: SubmitOptions = {}): Promise<SubmitSummary> {
+  const { doneSetMax = DONE_SET_MAX, ...topology } = options;
   await ensureTopology(nc, topology);
   const { sweep, sweepId, count } = loaded;
   const kv = await new Kvm(nc).open(KV_BUCKET);
@@ -48,7 +58,7 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   await kv.put(KEYS.sweep(sweepId), encodeSweepRecord(info));
   await kv.delete(KEYS.cancel(sweepId));
   const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
-  const done = await doneRunIds(kv, sweepId);
+  const isDone = await doneCheck(nc, kv, sweepId, doneSetMax);
   const js = jetstream(nc);
   const subject = SUBJECTS.job(sweepId);
   const summary: SubmitSummary = { sweepId, total: count, published: 0, alreadyQueued: 0, skipped: 0 };
@@ -56,14 +66,17 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
     if (ack.duplicate) summary.alreadyQueued++;
     else summary.published++;
   };
+  const submit = async (run: PlannedRun) => {
+    if (await isDone(run.runId)) {
+      summary.skipped++;
+      return;
+    }
+    const job = encodeJob({ sweep_id: sweepId, run_id: run.runId, run_index: run.index, attempt: 1, spec: run.spec, point: run.point });
+    tally(await js.publish(subject, job, { msgID: `${sweepId}:${run.runId}:g${generation}` }));
+  };
   let pending: Promise<void>[] = [];
   for (const run of expandRuns(sweep)) {
-    if (done.has(run.runId)) {
-      summary.skipped++;
-      continue;
-    }
-    const job = encodeJob({ sweep_id: sweepId, run_id: run.runId, attempt: 1, spec: run.spec, point: run.point });
-    pending.push(js.publish(subject, job, { msgID: `${sweepId}:${run.runId}:g${generation}` }).then(tally));
+    pending.push(submit(run));
     if (pending.length >= WINDOW) {
       await Promise.all(pending);
       pending = [];
@@ -71,6 +84,17 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, topol
   }
   await Promise.all(pending);
   return summary;
+}
+
+/** Whether a run of the sweep is done: from a set of the done ids when there are few, else asked per run. */
+async function doneCheck(nc: NatsConnection, kv: KV, sweepId: string, setMax: number): Promise<(runId: string) => boolean | Promise<boolean>> {
+  const count = await countKeys(nc, KEYS.donePrefix(sweepId));
+  if (count === 0) return () => false;
+  if (count <= setMax) {
+    const done = await doneRunIds(kv, sweepId);
+    return (runId) => done.has(runId);
+  }
+  return async (runId) => (await kv.get(KEYS.done(sweepId, runId)))?.operation === "PUT";
 }
 
 export type SweepStatus = {
@@ -175,11 +199,12 @@ export type RequeueSummary = { requeued: number; kept: number; refused: number }
 
 /**
  * Puts the sweep's dead jobs back on its job subject, each rebuilt from the sweep's own record
- * (its run id must be one of the sweep's; the spec and point are recomputed), never from the
- * letter's bytes: a letter is anyone's to write who may publish dead letters (a worker), and a
- * forged job must not reach the workers. A letter naming no run of the sweep is `refused` and
- * stays; letters that are not jobs (a refused result, a conflict report) are `kept`: records, not
- * work. A run's letters go back as one job.
+ * (the run at the letter's index, which must carry the letter's run id; spec and point are
+ * recomputed), never from the letter's bytes: a letter is anyone's to write who may publish dead
+ * letters (a worker), and a forged job must not reach the workers. A letter naming no run of the
+ * sweep is `refused` and stays; letters that are not jobs (a refused result, a conflict report) are
+ * `kept`: records, not work. A run's letters go back as one job. Memory grows with the letters,
+ * not with the sweep.
  */
 export async function requeueDeadLetters(nc: NatsConnection, sweepId: string): Promise<RequeueSummary> {
   const kv = await sweepsBucket(nc, sweepId);
@@ -187,32 +212,32 @@ export async function requeueDeadLetters(nc: NatsConnection, sweepId: string): P
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const out: RequeueSummary = { requeued: 0, kept: 0, refused: 0 };
-  const byRun = new Map<string, number[]>();
+  const byRun = new Map<string, { run: PlannedRun; seqs: number[] }>();
   const { letters } = await listDeadLetters(nc, sweepId, Number.MAX_SAFE_INTEGER);
   for (const d of letters) {
-    const runId = deadJobRunId(d, sweepId);
-    if (runId === null) out.kept++;
-    else byRun.set(runId, [...(byRun.get(runId) ?? []), d.seq]);
+    const named = deadJobOf(d, sweepId);
+    if (named === null) {
+      out.kept++;
+      continue;
+    }
+    const run = runAtIfNamed(sweep, named.runId, named.index);
+    if (!run) out.refused++;
+    else byRun.set(run.runId, { run, seqs: [...(byRun.get(run.runId)?.seqs ?? []), d.seq] });
   }
-  // one pass over the sweep's expansion: memory grows with the letters, not with the sweep
-  for (const planned of expandRuns(sweep)) {
-    const seqs = byRun.get(planned.runId);
-    if (!seqs) continue;
-    byRun.delete(planned.runId);
-    const job = { sweep_id: sweepId, run_id: planned.runId, attempt: 1, spec: planned.spec, point: planned.point };
-    await js.publish(SUBJECTS.job(sweepId), encodeJob(job), { msgID: `${planned.runId}:requeue:${Date.now()}` });
+  for (const { run, seqs } of byRun.values()) {
+    const job = { sweep_id: sweepId, run_id: run.runId, run_index: run.index, attempt: 1, spec: run.spec, point: run.point };
+    await js.publish(SUBJECTS.job(sweepId), encodeJob(job), { msgID: `${run.runId}:requeue:${Date.now()}` });
     for (const seq of seqs) await jsm.streams.deleteMessage(STREAMS.dlq, seq);
     out.requeued++;
   }
-  for (const seqs of byRun.values()) out.refused += seqs.length;
   return out;
 }
 
-/** The run a dead job letter names (its header, else its decoded job), or null for a letter that is no job. */
-function deadJobRunId(d: DeadLetter, sweepId: string): string | null {
+/** The run a dead job letter names (its header, else its decoded job) and its index, or null for a letter that is no job. */
+function deadJobOf(d: DeadLetter, sweepId: string): { runId: string; index: number } | null {
   try {
     const job = decodeJob(d.data);
-    return job.sweep_id === sweepId ? d.runId || job.run_id : null;
+    return job.sweep_id === sweepId ? { runId: d.runId || job.run_id, index: job.run_index } : null;
   } catch {
     return null; // not a job (or one whose spec is not even valid): a record
   }

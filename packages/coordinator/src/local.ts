@@ -100,7 +100,7 @@ export async function runSweepLocally(loaded: LoadedSweep, options: LocalRunOpti
         summary.skipped++;
         continue;
       }
-      const job: Job = { sweep_id: sweepId, run_id: planned.runId, attempt: 1, spec: planned.spec, point: planned.point };
+      const job: Job = { sweep_id: sweepId, run_id: planned.runId, run_index: planned.index, attempt: 1, spec: planned.spec, point: planned.point };
       options.progress.start();
       const task = pool.run(job, { signal: options.signal, onMetrics: (batch) => store.stageMetricsNow(batch) }).then((result: RunResult) => {
         if (result.status === "cancelled") return options.progress.finish(result, planned.point);

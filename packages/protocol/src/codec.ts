@@ -19,10 +19,12 @@ export type Job = {
   spec: RunSpec;
   /** The run's values on the swept axes. */
   point: Record<string, unknown>;
+  /** The run's position in its sweep's expansion (`runAt(sweep, run_index)` recomputes it). */
+  run_index: number;
 };
 
 /** Evaluations of one run, sent in batches. */
-export type MetricBatch = { sweep_id: string; run_id: string; attempt: number; points: MetricPoint[] };
+export type MetricBatch = { sweep_id: string; run_id: string; run_index: number; attempt: number; points: MetricPoint[] };
 
 export const RUN_STATUSES = ["ok", "diverged", "failed", "cancelled"] as const;
 export type RunStatusName = (typeof RUN_STATUSES)[number];
@@ -68,6 +70,7 @@ export function decodeJob(bytes: Uint8Array): Job {
     attempt: number;
     spec: Record<string, unknown> | null;
     point_json: string;
+    run_index: number;
   };
   if (!obj.run_id) throw new ProtocolError("malformed Job: run_id is empty");
   if (!obj.spec) throw new ProtocolError(`malformed Job ${obj.run_id}: spec is missing`);
@@ -81,7 +84,7 @@ export function decodeJob(bytes: Uint8Array): Job {
     throw err;
   }
   const point = decodeWith(`Job ${obj.run_id} point_json`, () => (obj.point_json ? JSON.parse(obj.point_json) : {}));
-  return { sweep_id: obj.sweep_id, run_id: obj.run_id, attempt: obj.attempt, spec, point };
+  return { sweep_id: obj.sweep_id, run_id: obj.run_id, attempt: obj.attempt, spec, point, run_index: obj.run_index };
 }
 
 export function encodeMetricBatch(batch: MetricBatch): Uint8Array {

@@ -305,20 +305,42 @@ export async function publishDeadLetter(nc: NatsConnection, sweepId: string, dat
   await jetstream(nc).publish(SUBJECTS.dlq(sweepId || "unknown"), data, { headers: h });
 }
 
-/** Sequence ranges of the job stream searched at once by `deleteQueuedJobs`. */
+/** Sequence ranges of the job stream searched at once when deleting one by one. */
 const DELETE_LANES = 64;
 
 /**
- * Removes a sweep's queued job messages by sequence. Not a filtered purge: nats-server 2.9's purge
- * with a subject filter moves the work-queue consumer's ack floor past the messages of *other*
- * subjects (other sweeps) too, so their jobs are never delivered — measured, and tested by
- * `cancel - …` in test/trust.test.ts. Deleting by sequence leaves the consumer's state alone. The
- * stream's sequence range is split into DELETE_LANES lanes walked at once (each finds its next job
- * of the sweep with `next_by_subj`), so the requests are pipelined instead of one round trip after
- * another.
+ * The first nats-server release whose filtered purge leaves other subjects' messages to a consumer
+ * with a wider filter (nats-server#5075 in 2.10.11, #5293 in 2.10.14).
+ */
+export const SAFE_PURGE_VERSION = [2, 10, 14] as const;
+
+/** Whether a server of `version` ("2.10.27", "v2.9.10") purges by subject safely. */
+export function purgeIsSafe(version: string | undefined): boolean {
+  const parts = (version ?? "").replace(/^v/, "").split(/[.-]/).slice(0, 3).map(Number);
+  if (parts.length < 3 || parts.some((n) => !Number.isInteger(n))) return false;
+  for (let i = 0; i < 3; i++) if (parts[i] !== SAFE_PURGE_VERSION[i]) return parts[i] > SAFE_PURGE_VERSION[i];
+  return true;
+}
+
+/**
+ * Removes a sweep's queued job messages; returns how many. On nats-server ≥ 2.10.14 one filtered
+ * purge request (~10⁶ jobs in seconds). Older servers get no filtered purge: 2.9's moves the
+ * work-queue consumer's ack floor past the messages of *other* subjects (other sweeps) too, so
+ * their jobs are never delivered (tested by `cancel - …` in test/cluster.test.ts). There the jobs
+ * are deleted by sequence, which leaves the consumer's state alone: the stream's sequence range is
+ * split into DELETE_LANES lanes walked at once (each finds its next job of the sweep with
+ * `next_by_subj`), so the requests are pipelined. The version is the connected server's: a cluster
+ * mid-upgrade from 2.9 must set `DTF_NO_PURGE=1` until its last 2.9 node is gone.
  */
 export async function deleteQueuedJobs(nc: NatsConnection, sweepId: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
+  if (purgeIsSafe(nc.info?.version) && process.env.DTF_NO_PURGE !== "1") {
+    return (await jsm.streams.purge(STREAMS.jobs, { filter: SUBJECTS.job(sweepId) })).purged;
+  }
+  return deleteJobsOneByOne(jsm, sweepId);
+}
+
+async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promise<number> {
   const { first_seq: first, last_seq: last, messages } = (await jsm.streams.info(STREAMS.jobs)).state;
   if (messages === 0) return 0;
   const width = Math.ceil((last - first + 1) / DELETE_LANES);

@@ -39,7 +39,8 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       ...[STREAMS.jobs, STREAMS.results, STREAMS.dlq, KV].map((name) => `${API}.STREAM.CREATE.${name}`),
       `${API}.CONSUMER.CREATE.${STREAMS.jobs}.>`,
       `${API}.CONSUMER.DURABLE.CREATE.${STREAMS.jobs}.${CONSUMERS.workers}`,
-      // cancel deletes a sweep's queued jobs one by one (deleteQueuedJobs: no filtered purge)
+      // cancel removes a sweep's queued jobs: a filtered purge on nats-server ≥ 2.10.14, else one by one (deleteQueuedJobs)
+      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.GET.${STREAMS.dlq}`,
@@ -73,6 +74,8 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.CONSUMER.INFO.${STREAMS.results}.>`,
       `${API}.CONSUMER.MSG.NEXT.${STREAMS.results}.>`,
       `$JS.ACK.${STREAMS.results}.>`,
+      // a finished sweep's leftover jobs (deleteQueuedJobs)
+      `${API}.STREAM.PURGE.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
       ...readKv,

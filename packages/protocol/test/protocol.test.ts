@@ -29,7 +29,7 @@ describe("protocol", () => {
       { model: "matrix", dim: [20, 30], depth: 2, width: [7, 7], optimizer: "adam", lr: 3e-4 },
     ]) {
       const spec = resolveRunSpec(input);
-      const job: Job = { sweep_id: "s-1", run_id: "abc", attempt: 2, spec, point: { depth: 3, seed: 2 } };
+      const job: Job = { sweep_id: "s-1", run_id: "abc", run_index: 4_000_000_000, attempt: 2, spec, point: { depth: 3, seed: 2 } };
       expect(decodeJob(encodeJob(job))).to.deep.equal(job);
     }
   });
@@ -39,14 +39,14 @@ describe("protocol", () => {
     const full = resolveRunSpec({ optimizer: "gd", trace_every: 5 });
     const fields = Object.keys(dtf.v1.RunSpec.toObject(dtf.v1.RunSpec.fromObject(full), { defaults: true, arrays: true }));
     for (const key of RUN_SPEC_KEYS) expect(fields, key).to.include(key);
-    const job: Job = { sweep_id: "s", run_id: "r", attempt: 1, spec: full, point: {} };
+    const job: Job = { sweep_id: "s", run_id: "r", run_index: 7, attempt: 1, spec: full, point: {} };
     expect(decodeJob(encodeJob(job))).to.deep.equal(job);
   });
 
   it("round trip - metric batches and results from a real training, NaN and empty lists included", async () => {
     const points: RunResult["final"][] = [];
     const r = await train({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25 }, { onMetrics: (p) => points.push(p) });
-    const batch = { sweep_id: "s", run_id: "r", attempt: 1, points: points as NonNullable<RunResult["final"]>[] };
+    const batch = { sweep_id: "s", run_id: "r", run_index: 3, attempt: 1, points: points as NonNullable<RunResult["final"]>[] };
     expect(decodeMetricBatch(encodeMetricBatch(batch))).to.deep.equal(batch);
     const nan = { ...batch, points: [{ ...batch.points[0], recon_error: Number.NaN, singular_values: [] }] };
     expect(Number.isNaN(decodeMetricBatch(encodeMetricBatch(nan)).points[0].recon_error)).to.equal(true);

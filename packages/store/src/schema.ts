@@ -26,7 +26,7 @@ export type Column<S> = {
 
 export type Table<S> = { name: string; key: string[]; columns: Column<S>[] };
 
-export type RunSource = { job: Job; result: RunResult; runIndex: number | null; finishedMs: number };
+export type RunSource = { job: Omit<Job, "run_index">; result: RunResult; runIndex: number | null; finishedMs: number };
 export type MetricSource = { sweepId: string; runId: string; point: MetricPoint };
 
 const finite = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? null : x);

@@ -37,6 +37,10 @@ import {
 } from "./schema.ts";
 import { StagedRows } from "./staged.ts";
 
+/** What the store keeps of a job and a metric batch: the run's position is `runIndex`, given apart. */
+type StoredJob = Omit<Job, "run_index">;
+type StoredBatch = Omit<MetricBatch, "run_index">;
+
 /** The store's file inside a sweep directory. */
 export const STORE_FILE = "results.duckdb";
 
@@ -124,7 +128,7 @@ function toDuckDB(type: ColumnType, v: Value): DuckDBValue {
 }
 
 /** A batch's metrics rows, every value checked (a StoreError naming the column otherwise). */
-function metricRowsOf(batch: MetricBatch): Value[][] {
+function metricRowsOf(batch: StoredBatch): Value[][] {
   try {
     const sweepId = batch.sweep_id;
     const runId = batch.run_id;
@@ -251,7 +255,7 @@ export class ResultStore {
    * Stages a batch of evaluations and their component norms (committed with the next commit).
    * Rejects, staging nothing, when a value does not fit its column.
    */
-  stageMetrics(batch: MetricBatch): Promise<void> {
+  stageMetrics(batch: StoredBatch): Promise<void> {
     let rows: Value[][];
     try {
       rows = metricRowsOf(batch);
@@ -267,7 +271,7 @@ export class ResultStore {
    * thread acking its metrics need not wait for one. Should the append itself fail, the next
    * commit fails with that error (so the runs waiting on it are not reported stored).
    */
-  stageMetricsNow(batch: MetricBatch): void {
+  stageMetricsNow(batch: StoredBatch): void {
     void this.appendMetrics(metricRowsOf(batch)).catch((err: Error) => {
       this.appendFailure ??= err;
     });
@@ -299,7 +303,7 @@ export class ResultStore {
   }
 
   /** Throws the StoreError `stageResult` would reject with when a value does not fit its column. */
-  checkResult(job: Job, result: RunResult, runIndex: number | null = null): Value[] {
+  checkResult(job: StoredJob, result: RunResult, runIndex: number | null = null): Value[] {
     try {
       return rowOf(RUNS, { job, result, runIndex, finishedMs: Date.now() });
     } catch (err) {
@@ -308,7 +312,7 @@ export class ResultStore {
   }
 
   /** Stages the run's row (rejects, staging nothing, when a value does not fit its column). */
-  stageResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
+  stageResult(job: StoredJob, result: RunResult, runIndex: number | null = null): Promise<void> {
     let row: Value[];
     try {
       row = this.checkResult(job, result, runIndex);
@@ -323,7 +327,7 @@ export class ResultStore {
    * (within `commitDelayMs`, or at once when `commitBatch` results are waiting or after
    * `commitPromptly`).
    */
-  async writeResult(job: Job, result: RunResult, runIndex: number | null = null): Promise<void> {
+  async writeResult(job: StoredJob, result: RunResult, runIndex: number | null = null): Promise<void> {
     await this.stageResult(job, result, runIndex);
     const committed = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // Errors of a commit reach the waiting writeResult calls; nothing else awaits these.

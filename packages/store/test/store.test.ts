@@ -17,7 +17,7 @@ async function trainedRun(input: RunSpecInput, runId: string, point: Record<stri
   const spec = resolveRunSpec(input);
   const points: MetricPoint[] = [];
   const r = await train(spec, { onMetrics: (p) => points.push(p) });
-  const job: Job = { sweep_id: "s1", run_id: runId, attempt: 1, spec, point };
+  const job: Job = { sweep_id: "s1", run_id: runId, run_index: 0, attempt: 1, spec, point };
   const result: RunResult = {
     sweep_id: "s1", run_id: runId, attempt: 1, status: r.status, stop_reason: r.stop_reason, steps: r.steps, final: points.at(-1)!,
     threshold_steps: {}, wall_ms: r.wall_ms, engine: r.engine, code_version: "test", worker_id: "w/0", error: "", growth: r.growth,

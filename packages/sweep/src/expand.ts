@@ -52,3 +52,16 @@ export function runAt(sweep: SweepSpec, index: number): PlannedRun {
   const spec = resolveRunSpec({ ...sweep.base, ...point, seed } as RunSpecInput);
   return { runId: runIdOf(spec), index, point: { ...point, seed }, spec };
 }
+
+/** The sweep's run at `index` when it is run `runId`; null when the sweep has no such run (an index outside it included). */
+export function runAtIfNamed(sweep: SweepSpec, runId: string, index: number): PlannedRun | null {
+  if (!Number.isInteger(index) || index < 0) return null;
+  let run: PlannedRun;
+  try {
+    run = runAt(sweep, index);
+  } catch (err) {
+    if (err instanceof RangeError) return null;
+    throw err;
+  }
+  return run.runId === runId ? run : null;
+}

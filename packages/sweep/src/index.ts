@@ -6,7 +6,7 @@ import type { SweepSpec } from "./types.ts";
 import { countRuns, DEFAULT_MAX_RUNS, validateSweep } from "./validate.ts";
 
 export { canonicalJson, hashOf } from "./canonical.ts";
-export { expandRuns, runAt, runIdOf, sweepIdOf } from "./expand.ts";
+export { expandRuns, runAt, runAtIfNamed, runIdOf, sweepIdOf } from "./expand.ts";
 export type { SpecSource } from "./source.ts";
 export { parseSpecText, SpecParseError } from "./source.ts";
 export type { PlannedRun, SweepSpec } from "./types.ts";

@@ -19,8 +19,8 @@ describe("NATS worker loop (real nats-server)", function () {
       await ensureTopology(nc, { maxDeliver: 2, ackWaitMs: 5000 });
       const js = jetstream(nc);
       const spec = (seed: number) => resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, eval_every: 25, seed });
-      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "bad", attempt: 1, spec: spec(666), point: {} }));
-      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "good", attempt: 1, spec: spec(1), point: {} }));
+      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "bad", run_index: 0, attempt: 1, spec: spec(666), point: {} }));
+      await js.publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "good", run_index: 1, attempt: 1, spec: spec(1), point: {} }));
       const stop = new AbortController();
       const jsm = await jetstreamManager(nc);
       const httpPort = await freePort();
@@ -69,7 +69,7 @@ describe("NATS worker loop (real nats-server)", function () {
     try {
       await ensureTopology(nc, { maxDeliver: 3, ackWaitMs: 30_000 });
       const spec = resolveRunSpec({ order: 3, dim: 4, components: 8, observations: 30, steps: 50, seed: 669 }); // trains "forever"
-      await jetstream(nc).publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "slow", attempt: 1, spec, point: {} }));
+      await jetstream(nc).publish(SUBJECTS.job("s"), encodeJob({ sweep_id: "s", run_id: "slow", run_index: 0, attempt: 1, spec, point: {} }));
       const jsm = await jetstreamManager(nc);
       const stop = new AbortController();
       const working = runNatsWorker(nc, { threads: 1, signal: stop.signal, taskFile: faulty, graceMs: 300, ackWaitMs: 30_000 });

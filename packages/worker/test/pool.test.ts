@@ -7,6 +7,7 @@ const faulty = new URL("./fixtures/faulty.mjs", import.meta.url).href;
 const job = (seed: number, extra: Record<string, unknown> = {}): Job => ({
   sweep_id: "s",
   run_id: `run-${seed}`,
+  run_index: seed,
   attempt: 1,
   spec: resolveRunSpec({ order: 3, dim: 5, components: 25, observations: 60, steps: 200, eval_every: 10, seed, ...extra }),
   point: { seed },

@@ -21,7 +21,7 @@ export default async function runTask(input: TaskInput): Promise<Uint8Array> {
   let pending: MetricPoint[] = [];
   const flush = () => {
     if (pending.length === 0) return;
-    const bytes = encodeMetricBatch({ sweep_id: job.sweep_id, run_id: job.run_id, attempt: job.attempt, points: pending });
+    const bytes = encodeMetricBatch({ sweep_id: job.sweep_id, run_id: job.run_id, run_index: job.run_index, attempt: job.attempt, points: pending });
     pending = [];
     sent.push(sink.metrics(Comlink.transfer(bytes, [bytes.buffer])));
   };
