@@ -280,21 +280,42 @@ export async function workerSettings(jsm: JetStreamManager): Promise<{ ackWaitMs
 /**
  * The durable consumer of one result store: every metric batch and result, delivered from the
  * start of the stream, acked after the store's commit. A store of one sweep (`sweepId`) has its own
- * consumer too; it skips other sweeps' messages itself (server 2.9 filters on one subject, and a
- * sweep's messages span two).
+ * consumer, which starts at the sweep's first message (a new store of one sweep does not replay
+ * every older sweep's) and skips later messages of other sweeps itself (a 2.9 consumer filters on
+ * one subject, and a sweep's messages span two).
  */
 export async function ensureAggregatorConsumer(nc: NatsConnection, storeId: string, sweepId?: string): Promise<string> {
   const jsm = await jetstreamManager(nc);
   const name = CONSUMERS.aggregator(storeId, sweepId);
-  const config = {
+  const start = async () =>
+    sweepId === undefined
+      ? { deliver_policy: DeliverPolicy.All }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: await firstSequenceOf(jsm, STREAMS.results, [SUBJECTS.metrics(sweepId), SUBJECTS.result(sweepId)]) };
+  const config = async () => ({
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(DEFAULTS.aggregatorAckWaitMs),
-    deliver_policy: DeliverPolicy.All,
     max_ack_pending: 50_000,
-  };
-  await infoOrCreate(() => jsm.consumers.info(STREAMS.results, name), JetStreamApiCodes.ConsumerNotFound, () => jsm.consumers.add(STREAMS.results, config));
+    ...(await start()),
+  });
+  await infoOrCreate(() => jsm.consumers.info(STREAMS.results, name), JetStreamApiCodes.ConsumerNotFound, async () => jsm.consumers.add(STREAMS.results, await config()));
   return name;
+}
+
+/** The sequence of the first message on any of `subjects`; with none yet, the next sequence the stream will assign. */
+async function firstSequenceOf(jsm: JetStreamManager, stream: string, subjects: string[]): Promise<number> {
+  const { first_seq: first, last_seq: last } = (await jsm.streams.info(stream)).state;
+  const firsts = await Promise.all(
+    subjects.map(async (subject) => {
+      const next = { next_by_subj: subject, seq: first } as unknown as MsgRequest;
+      const m = await jsm.streams.getMessage(stream, next).catch((err: unknown) => {
+        if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
+        throw err;
+      });
+      return m?.seq ?? last + 1;
+    }),
+  );
+  return Math.min(...firsts);
 }
 
 /** Publishes a dead letter of a sweep: the original bytes, with why and which run in its headers. */
@@ -369,14 +390,17 @@ async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promi
   return (await Promise.all(lanes)).reduce((a, b) => a + b, 0);
 }
 
+/** How long `countKeys` waits for the server's count: nats-server 2.9 takes ~10 s for 10⁶ keys. */
+const COUNT_TIMEOUT_MS = 60_000;
+
 /**
  * How many keys of the sweeps bucket match `filter` (`done.<sweep>.>`), counted by the server: the
  * pending count of an ephemeral consumer (last message per subject) on the bucket's stream. No key
  * is transferred, so the client's memory stays flat; the server's count scans the matching keys
- * (~4 µs each on our machine).
+ * (0.3 s for 10⁶ on nats-server 2.10 here; 2.9 is far slower, docs/performance.md).
  */
 export async function countKeys(nc: NatsConnection, filter: string): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: COUNT_TIMEOUT_MS });
   const stream = `KV_${KV_BUCKET}`;
   const name = `count_${nuid.next()}`;
   const info = await jsm.consumers.add(stream, {

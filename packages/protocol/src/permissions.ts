@@ -74,6 +74,8 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.CONSUMER.INFO.${STREAMS.results}.>`,
       `${API}.CONSUMER.MSG.NEXT.${STREAMS.results}.>`,
       `$JS.ACK.${STREAMS.results}.>`,
+      // where a store of one sweep starts reading (ensureAggregatorConsumer)
+      `${API}.STREAM.MSG.GET.${STREAMS.results}`,
       // a finished sweep's leftover jobs (deleteQueuedJobs)
       `${API}.STREAM.PURGE.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
