@@ -13,12 +13,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Debian packages the integration tests need (skipped with --no-system: the unit tier needs none): chromium (the report's browser test, driven by playwright-core)
-# and nats-server (cluster-mode integration tests start their own on a free loopback port), and
-# kubectl (kubernetes-client: the deploy test renders the Kubernetes overlays with kubectl kustomize).
+# and nats-server (cluster-mode integration tests start their own on a free loopback port).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ "${1:-}" = "--no-system" ]; then missing=(); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -29,11 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# nats-server 2.10 beside the system's 2.9, for the tests of what differs between them (cancel's
-# filtered purge): Debian trixie's package unpacked under .tools/, nothing installed.
-if [ "${1:-}" != "--no-system" ] && [ ! -x .tools/nats-server-2.10/usr/sbin/nats-server ]; then
-  echo "setup: nats-server 2.10 (Debian trixie) into .tools/"
-  bash scripts/fetch-nats-server.sh >/dev/null || echo "setup: could not fetch nats-server 2.10; the tests that need it will fail and say so" >&2
+# Debian trixie's nats-server 2.10 (beside the system's 2.9: cancel's filtered purge is tested on
+# both) and kustomize v5 (the deploy tests render the manifests with it), unpacked under .tools/.
+if [ "${1:-}" != "--no-system" ]; then
+  for package in nats-server kustomize; do
+    [ -d ".tools/$package" ] && continue
+    echo "setup: $package from Debian trixie into .tools/"
+    bash scripts/fetch-from-trixie.sh "$package" >/dev/null || echo "setup: could not fetch $package; the tests that need it will fail and say so" >&2
+  done
 fi
 
 # Protobuf code generated from proto/ (protobufjs static module + types; not committed).

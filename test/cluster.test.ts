@@ -201,7 +201,7 @@ describe("cluster mode (real nats-server)", function () {
   it(`cancel (nats-server ${version}) - a cancelled sweep's queued jobs are removed; submitting it again queues them again and it completes`, async () => {
     const dir = tmp();
     const spec = writeSpec(dir, 300);
-    server = await NatsServer.start(null, {}, binary);
+    server = await NatsServer.start(null, {}, { binary });
     const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
     const cancel = await dtf(["cancel", sweepId, "--nats", server.url]);
     expect(cancel.stdout).to.contain("cancelled, 12 queued jobs removed");
@@ -230,7 +230,7 @@ describe("cluster mode (real nats-server)", function () {
     { name: "nats-server 2.10 with DTF_NO_PURGE=1, one by one", binary: NATS_210, noPurge: true, safeVersion: true },
   ]) {
     it(`clearing a sweep's queue (${way.name}) - the jobs of every other sweep stay deliverable, in flight or queued`, async () => {
-      server = await NatsServer.start(null, {}, way.binary);
+      server = await NatsServer.start(null, {}, { binary: way.binary });
       const nc = await connect({ servers: server.url });
       const before = process.env.DTF_NO_PURGE;
       if (way.noPurge) process.env.DTF_NO_PURGE = "1";
@@ -466,11 +466,51 @@ describe("cluster mode (real nats-server)", function () {
     }
   });
 
+  it("resubmit after the duplicate window - the jobs still queued are replaced, not doubled", async () => {
+    server = await NatsServer.start();
+    const dir = tmp();
+    const spec = writeSpec(dir);
+    const sweepId = (await dtf(["submit", spec, "--nats", server.url])).stdout.trim();
+    const nc = await connect({ servers: server.url });
+    try {
+      // the window is 10 minutes; shortened here to 1 s, as if the Job were re-run the next day
+      const jsm = await jetstreamManager(nc);
+      const config = (await jsm.streams.info(STREAMS.jobs)).config;
+      await jsm.streams.update(STREAMS.jobs, { ...config, duplicate_window: 1_000_000_000 });
+      await new Promise((r) => setTimeout(r, 1500));
+      const again = await dtf(["submit", spec, "--nats", server.url]);
+      expect(again.stderr).to.contain("submitted 12 of 12 runs (0 already done, 12 queued jobs replaced)");
+      const subject = SUBJECTS.job(sweepId);
+      expect((await jsm.streams.info(STREAMS.jobs, { subjects_filter: subject })).state.subjects?.[subject], "jobs in the stream").to.equal(12);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("submit --wait - started before its server, it says so, waits and submits once the server is up; without --wait it fails at once", async () => {
+    const dir = tmp();
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const at = Date.now();
+    const alone = await dtf(["submit", writeSpec(dir), "--nats", url]);
+    expect([alone.code, Date.now() - at < 10_000], alone.stderr).to.deep.equal([1, true]);
+    expect(alone.stderr).to.contain("cannot connect");
+    const waiting = dtf(["submit", writeSpec(dir), "--nats", url, "--wait", "60"]);
+    await new Promise((r) => setTimeout(r, 3000));
+    server = await NatsServer.start(null, {}, { port });
+    const done = await waiting;
+    expect(done.code, done.stderr).to.equal(0);
+    expect(done.stderr).to.match(/cannot connect.*; trying again for up to \d+ s/);
+    expect(done.stderr).to.contain("submitted 12 of 12 runs");
+  });
+
   it("credentials - a wrong password is a clear error with a non-zero exit, and nothing is published", async () => {
     server = await NatsServer.start('authorization { users = [ { user: "dtf", password: "s3cret" } ] }\n');
     const dir = tmp();
-    const bad = await dtf(["submit", writeSpec(dir), "--nats", server.url, "--user", "dtf", "--password", "wrong"]);
+    const at = Date.now();
+    const bad = await dtf(["submit", writeSpec(dir), "--nats", server.url, "--user", "dtf", "--password", "wrong", "--wait", "60"]);
     expect(bad.code).to.not.equal(0);
+    expect(Date.now() - at, "refused credentials are not waited on").to.be.below(15_000);
     expect(bad.stderr).to.contain("the server refused the credentials");
     const nc = await connect({ servers: server.url, user: "dtf", pass: "s3cret" });
     const jsm = await jetstreamManager(nc);
@@ -484,12 +524,17 @@ describe("cluster mode (real nats-server)", function () {
 const ACCOUNTS = (["submitter", "worker", "aggregator", "reader"] as const).map((r) => ({ role: r, user: r, password: `${r}-pw` }));
 const as = (r: string) => ["--user", r, "--password", `${r}-pw`];
 
-/** The tiny sweep submitted with the submitter's account, and a worker and an aggregator on their own accounts. */
+/**
+ * A worker and an aggregator on their own accounts, started first as on Kubernetes (before the
+ * submit Job created the streams, which their accounts may not: they must wait, not fail), then the
+ * tiny sweep submitted with the submitter's account.
+ */
 async function sweepWithRoles(server: NatsServer, dir: string) {
-  const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
-  expect(submitted.code, submitted.stderr).to.equal(0);
   const worker = role(["worker", "--threads", "2", "--nats", server.url, ...as("worker")]);
   const aggregator = role(["aggregate", "--out", join(dir, "out"), "--nats", server.url, ...as("aggregator")]);
+  for (const r of [worker, aggregator]) await until(() => r.log().includes("waiting for the streams"), 60_000, () => r.log());
+  const submitted = await dtf(["submit", writeSpec(dir, 300), "--nats", server.url, ...as("submitter")]);
+  expect(submitted.code, submitted.stderr).to.equal(0);
   return { sweepId: submitted.stdout.trim(), worker, aggregator };
 }
 
@@ -546,7 +591,7 @@ describe("cluster mode - per-role accounts (real nats-server)", function () {
   });
 
   it("permissions on nats-server 2.10 - the submitter's cancel purges its sweep's jobs; no worker or reader may purge", async () => {
-    server = await NatsServer.start(serverAuthorization(ACCOUNTS), {}, NATS_210);
+    server = await NatsServer.start(serverAuthorization(ACCOUNTS), {}, { binary: NATS_210 });
     const dir = tmp();
     const keep = (await dtf(["submit", writeSpec(dir, 300, "keep"), "--nats", server.url, ...as("submitter")])).stdout.trim();
     const drop = (await dtf(["submit", writeSpec(dir, 300, "drop"), "--nats", server.url, ...as("submitter")])).stdout.trim();

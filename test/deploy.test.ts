@@ -1,13 +1,16 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONSUMERS, kubernetesAuthConfig, NATS_ENV, STREAMS } from "@dtf/protocol";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
-import { runChecked } from "./kit/processes.ts";
+import { runChecked, runToEnd } from "./kit/processes.ts";
 import { dtf } from "./support/dtf.ts";
-import { NatsServer } from "./support/nats-server.ts";
+import { NATS_210, NatsServer } from "./support/nats-server.ts";
+import { allows, type Flow, type NetworkPolicy, type Pod } from "./support/netpol.ts";
 
 const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
@@ -16,9 +19,13 @@ const OVERLAYS = ["dev", "prod"] as const;
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: Record<string, unknown> } & Record<string, unknown>;
 type Container = { name: string; image: string; args?: string[]; env?: { name: string }[]; envFrom?: unknown[]; securityContext?: Record<string, unknown> };
 
-/** `kubectl kustomize` of an overlay (offline), as objects. */
+/** Debian trixie's kustomize v5, unpacked by scripts/setup.sh (Debian 12's kubectl has v2). */
+const KUSTOMIZE = join(root, ".tools", "kustomize", "usr", "bin", "kustomize");
+
+/** `kustomize build` of an overlay (offline), as objects. */
 async function render(overlay: string): Promise<K8sObject[]> {
-  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", overlay)], {});
+  if (!existsSync(KUSTOMIZE)) throw new Error(`no kustomize at ${KUSTOMIZE}: run bash scripts/setup.sh`);
+  const { stdout } = await run(KUSTOMIZE, ["build", join(root, "deploy", "kubernetes", "overlays", overlay)], {});
   return parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject);
 }
 
@@ -70,15 +77,106 @@ function typeCheck(objects: K8sObject[], name: string): string[] {
 const podSpecOf = (o: K8sObject) =>
   (o.spec as { template?: { spec?: { containers: Container[]; securityContext?: Record<string, unknown> } } } | undefined)?.template?.spec;
 
-describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)", function () {
+/** The pods of the rendered workloads (two of each, to see pod-to-pod flows within one) and the policies. */
+function networkOf(objects: K8sObject[]): { pods: Pod[]; policies: NetworkPolicy[] } {
+  const pods: Pod[] = [];
+  for (const o of objects.filter((x) => ["Deployment", "StatefulSet", "Job"].includes(x.kind))) {
+    const template = (o.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: Pod["ports"] }[] } } }).template;
+    const ports = template.spec.containers.flatMap((c) => c.ports ?? []);
+    for (const i of [0, 1]) pods.push({ name: `${o.metadata.name}-${i}`, namespace: (o.metadata as unknown as { namespace: string }).namespace, labels: template.metadata.labels, ports });
+  }
+  // what a cluster runs beside dtf and the docs name: kube-dns, the KEDA operator, Prometheus, and anyone else
+  pods.push(
+    { name: "kube-dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }, { name: "dns-tcp", containerPort: 53 }] },
+    { name: "keda-operator", namespace: "keda", labels: { app: "keda-operator" } },
+    { name: "prometheus", namespace: "monitoring", labels: { "app.kubernetes.io/name": "prometheus" }, ports: [{ name: "web", containerPort: 9090 }] },
+    { name: "stranger", namespace: "default", labels: { app: "stranger" }, ports: [{ name: "http", containerPort: 8080 }] },
+  );
+  const policies = objects.filter((o) => o.kind === "NetworkPolicy") as unknown as NetworkPolicy[];
+  return { pods, policies };
+}
+
+/**
+ * The flows dtf needs, from the roles' pod labels (`dtf.role`) and NATS's (`app.kubernetes.io/name:
+ * nats`): every role → NATS clients (4222) and DNS; NATS → NATS routes (6222) and DNS (route
+ * names); KEDA → NATS monitoring (8222); Prometheus → the workers' /metrics (9464).
+ */
+function needed(f: Flow): boolean {
+  const role = (p: Pod) => p.labels["dtf.role"] !== undefined;
+  const nats = (p: Pod) => p.labels["app.kubernetes.io/name"] === "nats";
+  const dns = f.to.name === "kube-dns" && f.port === 53;
+  return (
+    ((role(f.from) || nats(f.from)) && dns) ||
+    (role(f.from) && nats(f.to) && f.port === 4222 && f.protocol === "TCP") ||
+    (nats(f.from) && nats(f.to) && f.port === 6222 && f.protocol === "TCP") ||
+    (f.from.name === "keda-operator" && nats(f.to) && f.port === 8222 && f.protocol === "TCP") ||
+    (f.from.name === "prometheus" && f.to.labels["dtf.role"] === "worker" && f.port === 9464 && f.protocol === "TCP")
+  );
+}
+
+/**
+ * Every pod to every other, one end at least dtf's, on every port any pod declares (and one nobody
+ * does), both protocols: needed but denied, allowed but not needed.
+ */
+function compareFlows(pods: Pod[], policies: NetworkPolicy[]): { missing: string[]; extra: string[] } {
+  const ours = new Set(policies.map((p) => p.metadata.namespace));
+  const ports = [...new Set([...pods.flatMap((p) => (p.ports ?? []).map((c) => c.containerPort)), 12345])];
+  const missing: string[] = [];
+  const extra: string[] = [];
+  for (const from of pods) {
+    for (const to of pods) {
+      if (from === to) continue; // a pod talking to itself is not subject to policies
+      if (!ours.has(from.namespace) && !ours.has(to.namespace)) continue; // between other namespaces: not dtf's policies' business
+      for (const port of ports) {
+        for (const protocol of ["TCP", "UDP"] as const) {
+          const f = { from, to, port, protocol };
+          const name = `${from.name} → ${to.name} ${port}/${protocol}`;
+          const ok = allows(policies, f);
+          if (needed(f) && !ok) missing.push(name);
+          if (!needed(f) && ok) extra.push(name);
+        }
+      }
+    }
+  }
+  return { missing, extra };
+}
+
+const ROLES = ["submitter", "worker", "aggregator", "reader"] as const;
+const NATS_29 = "/usr/sbin/nats-server";
+
+/**
+ * The environment Kubernetes gives the NATS container of `objects`: values with `$(VAR)` expanded
+ * from the variables before them (`$$` escapes), `secretKeyRef`s of the Secret dtf-nats from
+ * `secret`, the pod's name for `fieldRef: metadata.name`.
+ */
+function natsServerEnv(objects: K8sObject[], secret: Record<string, string>, podName = "nats-0"): Record<string, string> {
+  const nats = objects.find((o) => ["Deployment", "StatefulSet"].includes(o.kind) && o.metadata.name === "nats")!;
+  type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } };
+  const container = podSpecOf(nats)!.containers[0] as unknown as { env: EnvVar[] };
+  const env: Record<string, string> = {};
+  for (const v of container.env) {
+    if (v.value !== undefined) env[v.name] = v.value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name?: string) => (m === "$$" ? "$" : (env[name!] ?? m)));
+    else if (v.valueFrom?.secretKeyRef?.name === "dtf-nats") env[v.name] = secret[v.valueFrom.secretKeyRef.key];
+    else if (v.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[v.name] = podName;
+    else throw new Error(`the NATS container's ${v.name} comes from where this test cannot say`);
+  }
+  return env;
+}
+
+/** `nats-server -t` of a config and its auth include under `env`: "" when valid, else what it says. */
+async function checkNatsConfig(binary: string, conf: string, auth: string, env: Record<string, string>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "dtf-natsconf-"));
+  mkdirSync(join(dir, "auth"));
+  writeFileSync(join(dir, "nats.conf"), conf.replace('"/data/jetstream"', JSON.stringify(join(dir, "js"))));
+  writeFileSync(join(dir, "auth", "nats-auth.conf"), auth);
+  const r = await runToEnd(binary, ["-c", join(dir, "nats.conf"), "-t"], { env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs: 10_000 });
+  return r.code === 0 ? "" : `${r.stdout}${r.stderr}`.trim() || `exit ${r.code}`;
+}
+
+describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, network policies evaluated)", function () {
   this.timeout(180_000);
   const rendered: Record<string, K8sObject[]> = {};
   before(async () => {
-    const kubectl = await run("kubectl", ["version", "--client"]).then(
-      () => true,
-      () => false,
-    );
-    if (!kubectl) throw new Error("kubectl is missing: scripts/setup.sh installs Debian's kubernetes-client");
     for (const overlay of OVERLAYS) rendered[overlay] = await render(overlay);
   });
 
@@ -94,6 +192,30 @@ describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)",
       }
     });
   }
+
+  for (const overlay of OVERLAYS) {
+    it(`${overlay} - network policies allow every flow dtf needs (DNS, roles → NATS, routes, KEDA, Prometheus) and deny every other`, () => {
+      const { pods, policies } = networkOf(rendered[overlay]);
+      const { missing, extra } = compareFlows(pods, policies);
+      expect({ missing, extra }).to.deep.equal({ missing: [], extra: [] });
+    });
+  }
+
+  it("network policies - the flow check fails on the policies as they were (selectors carrying a common label the NATS and DNS pods lack)", () => {
+    // the negative control: the base's common label put into every selector's matchLabels, as kustomize's `commonLabels` did
+    const objects = structuredClone(rendered.prod);
+    for (const o of objects.filter((x) => x.kind === "NetworkPolicy")) {
+      const spec = o.spec as { podSelector: { matchLabels?: Record<string, string> }; ingress?: { from?: { podSelector?: { matchLabels?: Record<string, string> } }[] }[]; egress?: { to?: { podSelector?: { matchLabels?: Record<string, string> } }[] }[] };
+      const label = (sel: { matchLabels?: Record<string, string> } | undefined) => {
+        if (sel?.matchLabels) sel.matchLabels = { ...sel.matchLabels, "app.kubernetes.io/part-of": "dtf" };
+      };
+      label(spec.podSelector);
+      for (const rule of [...(spec.ingress ?? []), ...(spec.egress ?? [])]) for (const peer of ("from" in rule ? rule.from : (rule as { to?: [] }).to) ?? []) label(peer.podSelector);
+    }
+    const { pods, policies } = networkOf(objects);
+    const { missing } = compareFlows(pods, policies);
+    expect(missing).to.include.members(["dtf-worker-0 → kube-dns 53/UDP", "dtf-worker-0 → nats-0 4222/TCP", "nats-0 → nats-1 6222/TCP", "keda-operator → nats-0 8222/TCP"]);
+  });
 
   it("type check - a misspelt field and a missing required field are caught (the check is not a no-op)", () => {
     const worker = structuredClone(rendered.dev.find((o) => o.kind === "Deployment" && o.metadata.name === "dtf-worker")!);
@@ -164,19 +286,39 @@ describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)",
     }
   });
 
+  it("images - every container names a pinned tag (never latest) pulled only when missing; the KEDA-owned Deployment sets no replica count", () => {
+    for (const overlay of OVERLAYS) {
+      for (const o of rendered[overlay].filter((x) => podSpecOf(x))) {
+        for (const c of podSpecOf(o)!.containers as (Container & { imagePullPolicy?: string })[]) {
+          const tag = c.image.includes(":") ? c.image.split(":").at(-1) : "";
+          expect(tag, `${overlay} ${o.metadata.name}: ${c.image}`).to.match(/^[\w][\w.-]*$/).and.not.equal("latest");
+          expect(c.imagePullPolicy, `${overlay} ${o.metadata.name}`).to.equal("IfNotPresent");
+        }
+      }
+      const worker = rendered[overlay].find((o) => o.kind === "Deployment" && o.metadata.name === "dtf-worker")!;
+      expect(worker.spec, `${overlay}: replicas would reset KEDA's count on every apply`).to.not.have.property("replicas");
+    }
+  });
+
+  it("sweep ConfigMap - prod renders none (applying never replaces the user's sweep); dev renders its example", () => {
+    const sweepMap = (overlay: (typeof OVERLAYS)[number]) => rendered[overlay].find((o) => o.kind === "ConfigMap" && o.metadata.name === "dtf-sweep");
+    expect(sweepMap("prod")).to.equal(undefined);
+    expect((sweepMap("dev")!.data as Record<string, string>)["sweep.yaml"]).to.contain("name: k8s-depth-vs-observations");
+    const job = rendered.prod.find((o) => o.kind === "Job")!;
+    expect(JSON.stringify((podSpecOf(job) as { volumes?: unknown }).volumes)).to.contain('"name":"dtf-sweep"');
+  });
+
   it("NATS users - the manifests' permissions are the role table's, and a real nats-server with the dev overlay's config takes them", async () => {
     expect(readFileSync(join(root, "deploy", "kubernetes", "base", "nats-auth.conf"), "utf8")).to.equal(kubernetesAuthConfig());
     const auth = rendered.dev.find((o) => o.kind === "ConfigMap" && o.metadata.name === "dtf-nats-auth")!;
     expect((auth.data as Record<string, string>)["nats-auth.conf"]).to.equal(kubernetesAuthConfig());
     // the dev overlay's server config (its port and store set by the test), with its include, and the
-    // passwords from the environment as the pod gets them from the Secret
+    // environment the pod gets from its manifest and the overlay's Secret
     const natsConf = (rendered.dev.find((o) => o.metadata.name === "nats-config")!.data as Record<string, string>)["nats.conf"];
     const secrets = rendered.dev.find((o) => o.kind === "Secret" && o.metadata.name === "dtf-nats")!.data as Record<string, string>;
     const password = (role: string) => Buffer.from(secrets[role], "base64").toString();
-    for (const role of ["submitter", "worker", "aggregator", "reader"]) process.env[`DTF_NATS_PASSWORD_${role.toUpperCase()}`] = password(role);
-    const server = await NatsServer.start(natsConf.replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?\}$/gm, ""), {
-      "auth/nats-auth.conf": (auth.data as Record<string, string>)["nats-auth.conf"],
-    });
+    const env = natsServerEnv(rendered.dev, Object.fromEntries(ROLES.map((r) => [r, password(r)])));
+    const server = await NatsServer.start(natsConf.replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?\}$/gm, ""), { "auth/nats-auth.conf": (auth.data as Record<string, string>)["nats-auth.conf"] }, { env });
     try {
       const nc = await connect({ servers: server.url, user: "dtf-worker", pass: password("worker") });
       await nc.close();
@@ -188,6 +330,39 @@ describe("deploy/kubernetes (offline: kubectl kustomize, type-checked objects)",
         () => true,
       );
       expect(refused, "a wrong password is refused").to.equal(true);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("NATS passwords - every overlay's server starts (2.9 and 2.10) with passwords made as docs/deploy.md says, those that read as numbers included, and takes them", async () => {
+    // `openssl rand -hex 16`, as docs step 3: about 1 in 16 reads as a number (445e7…, 12k…, all digits)
+    const generated = Array.from({ length: 40 }, () => randomBytes(16).toString("hex"));
+    const numeric = ["445e7a0c4b6f1d2e9f8a7b6c5d4e3f2a", "12345678901234567890123456789012", "7k3f9a0c4b6f1d2e9f8a7b6c5d4e3f2a", "0x1f9a0c4b6f1d2e9f8a7b6c5d4e3f2a", "1e5"];
+    const passwords = [...numeric, ...generated];
+    for (const overlay of OVERLAYS) {
+      const conf = (rendered[overlay].find((o) => o.metadata.name === "nats-config")!.data as Record<string, string>)["nats.conf"];
+      const auth = (rendered[overlay].find((o) => o.metadata.name === "dtf-nats-auth")!.data as Record<string, string>)["nats-auth.conf"];
+      for (const binary of [NATS_29, NATS_210]) {
+        for (let i = 0; i < passwords.length; i += ROLES.length) {
+          const secret = Object.fromEntries(ROLES.map((r, j) => [r, passwords[(i + j) % passwords.length]]));
+          const checked = await checkNatsConfig(binary, conf, auth, natsServerEnv(rendered[overlay], secret));
+          expect(checked, `${overlay}, ${binary}, passwords ${JSON.stringify(secret)}`).to.equal("");
+        }
+      }
+    }
+    // the negative control: the Secret's value straight into the variable, as before, is refused
+    const conf = (rendered.prod.find((o) => o.metadata.name === "nats-config")!.data as Record<string, string>)["nats.conf"];
+    const auth = (rendered.prod.find((o) => o.metadata.name === "dtf-nats-auth")!.data as Record<string, string>)["nats-auth.conf"];
+    const unquoted = Object.fromEntries(ROLES.map((r) => [`DTF_NATS_PASSWORD_${r.toUpperCase()}`, numeric[0]]));
+    expect(await checkNatsConfig(NATS_29, conf, auth, { POD_NAME: "nats-0", ...unquoted })).to.contain("could not be parsed");
+    // and a server of the prod overlay's config, started, takes a numeric-looking password as the roles send it
+    const env = natsServerEnv(rendered.prod, Object.fromEntries(ROLES.map((r) => [r, numeric[0]])));
+    const single = conf.replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?\}$|^cluster \{[\s\S]*?^\}$/gm, "");
+    const server = await NatsServer.start(single, { "auth/nats-auth.conf": auth }, { binary: NATS_210, env });
+    try {
+      const nc = await connect({ servers: server.url, user: "dtf-submitter", pass: numeric[0] });
+      await nc.close();
     } finally {
       await server.stop();
     }

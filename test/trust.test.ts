@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { runAggregator } from "@dtf/aggregator";
 import { submitSweep } from "@dtf/coordinator";
 import { type MetricPoint, resolveRunSpec, train } from "@dtf/engine";
-import { decodeRunResult, encodeMetricBatch, encodeRunResult, KEYS, type RunResult, SUBJECTS } from "@dtf/protocol";
+import { decodeRunResult, encodeMetricBatch, encodeRunResult, KEYS, type RunResult, STREAMS, SUBJECTS } from "@dtf/protocol";
+import { ensureAggregatorConsumer } from "@dtf/protocol/nats";
 import { openForReading, ResultStore } from "@dtf/store";
 import { expandRuns, loadSweepText, runIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -76,7 +77,9 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     const b = await dtf(["submit", writeSpec(dir, 300, "b", [60, 120, 180]), "--nats", server.url]);
     expect(b.stderr).to.contain("submitted 18 of 18 runs");
     const again = await dtf(["submit", writeSpec(dir, 300, "b", [60, 120, 180]), "--nats", server.url]);
-    expect(again.stderr, "a resubmission within the window stores nothing new").to.contain("submitted 0 of 18 runs (0 already done, 18 already queued)");
+    expect(again.stderr, "a resubmission replaces what is queued").to.contain("submitted 18 of 18 runs (0 already done, 18 queued jobs replaced)");
+    const queued = async (id: string) => JSON.parse((await dtf(["status", id, "--json", "--nats", server.url])).stdout).queued;
+    expect([await queued(a.stdout.trim()), await queued(b.stdout.trim())], "nothing doubled").to.deep.equal([12, 18]);
     const out = join(dir, "out");
     const worker = role(["worker", "--threads", "2", "--nats", server.url]);
     const aggregator = role(["aggregate", "--out", out, "--nats", server.url]);
@@ -134,13 +137,14 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(points(99_999_999)));
       await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch(points(100, { component_norms: Array.from({ length: 100_000 }, () => 1) })));
       await forge({ job: { ...genuine.job!, point: { ...genuine.job!.point, order: 3 } } });
+      await js.publish(SUBJECTS.metrics(sweepId), encodeMetricBatch({ ...points(100), run_index: second.index })); // a run's id at another run's index
       await until(
-        async () => (await jsm.streams.info("DTF_DLQ")).state.messages === 11,
+        async () => (await jsm.streams.info("DTF_DLQ")).state.messages === 12,
         60_000,
         async () => `dead letters: ${(await dtf(["dlq", sweepId, "--nats", server.url])).stdout}\n${aggregator.log()}`,
       );
       const s = (await status(server.url, sweepId))!;
-      expect([s.done, s.dead], "12 genuine runs, 9 letters of this sweep").to.deep.equal([12, 9]);
+      expect([s.done, s.dead], "12 genuine runs, 10 letters of this sweep").to.deep.equal([12, 10]);
       const letters = (await dtf(["dlq", sweepId, "--nats", server.url])).stdout;
       for (const reason of [
         "runs.steps must be an integer",
@@ -152,6 +156,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
         "step 99999999: not a step of a run of 300 steps",
         "component_norms has 100000 values, the spec implies 10",
         "has keys depth, observations, order, seed",
+        `(not the run at index ${second.index})`,
       ]) {
         expect(letters).to.contain(reason);
       }
@@ -161,7 +166,7 @@ describe("trust the data - cluster mode (real nats-server)", function () {
       expect(aggregator.log()).to.contain("dead-lettered a message on");
       expect(letters).to.not.contain("second-worker");
       // requeueing moves only dead jobs: these letters are records, not work
-      expect((await dtf(["dlq", sweepId, "--requeue", "--nats", server.url])).stdout).to.contain("0 dead jobs requeued, 9 letters that are not jobs kept");
+      expect((await dtf(["dlq", sweepId, "--requeue", "--nats", server.url])).stdout).to.contain("0 dead jobs requeued, 10 letters that are not jobs kept");
       // a later, genuine sweep is still aggregated: nothing wedged
       const next = await dtf(["submit", writeSpec(dir, 300, "after"), "--nats", server.url]);
       const worker = role(["worker", "--threads", "2", "--nats", server.url]);
@@ -197,6 +202,19 @@ describe("trust the data - cluster mode (real nats-server)", function () {
     }
     await expectSameRows(local, join(dir, "one"));
     await expectSameRows(local, join(dir, "two"));
+    // a new store of one sweep starts at that sweep's first message: all of this sweep's, none of the older ones'
+    const later = (await dtf(["submit", writeSpec(dir, 300, "later"), "--nats", server.url])).stdout.trim();
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const pending = async (store: string, sweep?: string) => (await jsm.consumers.info(STREAMS.results, await ensureAggregatorConsumer(nc, store, sweep))).num_pending;
+      const inStream = (await jsm.streams.info(STREAMS.results)).state.messages;
+      expect(await pending("fresh-all"), "a store of every sweep").to.equal(inStream);
+      expect(await pending("fresh-one", sweepId), "a store of the finished sweep: all of it").to.equal(inStream);
+      expect(await pending("fresh-later", later), "a store of the later sweep: nothing older").to.equal(0);
+    } finally {
+      await nc.close();
+    }
   });
 
   it("readers - dtf export and dtf report work on a store while its aggregator writes it (a snapshot on request)", async () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const BIN = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
 
 /** nats-server 2.10 (Debian trixie's), unpacked by scripts/setup.sh beside the system's 2.9. */
-export const NATS_210 = fileURLToPath(new URL("../../.tools/nats-server-2.10/usr/sbin/nats-server", import.meta.url));
+export const NATS_210 = fileURLToPath(new URL("../../.tools/nats-server/usr/sbin/nats-server", import.meta.url));
 
 /** A free loopback TCP port. */
 export function freePort(): Promise<number> {
@@ -22,6 +22,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Which nats-server (default the system's 2.9), with which extra environment, on which port (default a free one). */
+export type StartOptions = { binary?: string; env?: Record<string, string>; port?: number };
+
 /** A real nats-server with JetStream (file storage in a fresh directory) on a free loopback port. */
 export class NatsServer {
   private child: ChildProcess | null = null;
@@ -30,6 +33,7 @@ export class NatsServer {
     readonly port: number,
     private readonly config: string | null,
     private readonly binary: string,
+    private readonly env: Record<string, string>,
   ) {}
 
   get url(): string {
@@ -40,9 +44,10 @@ export class NatsServer {
    * `config`: extra server configuration (e.g. an authorization block); `files`: files it includes,
    * by path relative to the configuration file.
    */
-  static async start(config: string | null = null, files: Record<string, string> = {}, binary = BIN): Promise<NatsServer> {
+  static async start(config: string | null = null, files: Record<string, string> = {}, options: StartOptions = {}): Promise<NatsServer> {
+    const { binary = BIN, env = {}, port } = options;
     if (!existsSync(binary)) throw new Error(`no nats-server at ${binary}: run bash scripts/setup.sh`);
-    const server = new NatsServer(await freePort(), config, binary);
+    const server = new NatsServer(port ?? (await freePort()), config, binary, env);
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(dirname(join(server.storeDir, path)), { recursive: true });
       writeFileSync(join(server.storeDir, path), text);
@@ -58,7 +63,7 @@ export class NatsServer {
       writeFileSync(file, this.config);
       args.push("-c", file);
     }
-    this.child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...this.env } });
     await new Promise<void>((resolve, reject) => {
       let log = "";
       const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 10_000);

@@ -21,7 +21,7 @@ export const COMMAND_OPTIONS = {
   report: { values: ["out", "figures", "sweep", "at"], flags: ["help"], args: { what: "a sweep directory", max: 1 } },
   export: { values: ["format", "to"], flags: ["help"], args: { what: "a sweep directory", max: 1 } },
   reproduce: { values: ["out", "threads", "specs", ...NATS_FLAGS], flags: ["help", "quick", "full"], args: { what: "figures", max: 100 } },
-  submit: { values: [...NATS_FLAGS, "max_runs"], flags: ["help"], args: { what: "a sweep file", max: 1 } },
+  submit: { values: [...NATS_FLAGS, "max_runs", "wait"], flags: ["help"], args: { what: "a sweep file", max: 1 } },
   worker: { values: [...NATS_FLAGS, "threads", "port", "host", "grace_ms", "max_deliver", "ack_wait_ms"], flags: ["help"], args: { what: "no arguments", max: 0 } },
   aggregate: { values: [...NATS_FLAGS, "out", "sweep"], flags: ["help"], args: { what: "no arguments", max: 0 } },
   status: { values: NATS_FLAGS, flags: ["help", "json", "watch"], args: { what: "a sweep id", max: 1 } },

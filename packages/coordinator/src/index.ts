@@ -23,10 +23,10 @@ export { UnknownSweepError };
 
 /**
  * What a submit did. `published`: jobs the server stored; `alreadyQueued`: jobs it dropped as
- * duplicates of ones still in its duplicate window (the same sweep submitted again); `skipped`:
- * runs already done.
+ * duplicates of ones still in its duplicate window (another submit of the sweep at the same time);
+ * `skipped`: runs already done; `replaced`: jobs an earlier submit had left queued, cleared first.
  */
-export type SubmitSummary = { sweepId: string; total: number; published: number; alreadyQueued: number; skipped: number };
+export type SubmitSummary = { sweepId: string; total: number; published: number; alreadyQueued: number; skipped: number; replaced: number };
 
 /** The KV bucket, or an UnknownSweepError when nothing was ever submitted to this server. */
 async function sweepsBucket(nc: NatsConnection, sweepId: string): Promise<KV> {
@@ -57,11 +57,11 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, optio
   if (previous?.operation === "PUT") info.created_ms = decodeSweepRecord(previous.value, sweepId).created_ms;
   await kv.put(KEYS.sweep(sweepId), encodeSweepRecord(info));
   await kv.delete(KEYS.cancel(sweepId));
-  const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
+  const { generation, replaced } = await replaceQueuedJobs(nc, kv, sweepId);
   const isDone = await doneCheck(nc, kv, sweepId, doneSetMax);
   const js = jetstream(nc);
   const subject = SUBJECTS.job(sweepId);
-  const summary: SubmitSummary = { sweepId, total: count, published: 0, alreadyQueued: 0, skipped: 0 };
+  const summary: SubmitSummary = { sweepId, total: count, published: 0, alreadyQueued: 0, skipped: 0, replaced };
   const tally = (ack: PubAck) => {
     if (ack.duplicate) summary.alreadyQueued++;
     else summary.published++;
@@ -84,6 +84,24 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, optio
   }
   await Promise.all(pending);
   return summary;
+}
+
+/**
+ * Clears the jobs an earlier submit of the sweep left queued, so that this one replaces them
+ * rather than doubles them: past the stream's duplicate window (10 minutes) their message ids no
+ * longer stop a second copy. A work queue keeps a job until its ack, so the jobs in flight go too
+ * and are queued again: at most one run per worker thread trains twice (the aggregator takes the
+ * same outcome twice as a rerun). Returns the generation for the new jobs' message ids: a new one
+ * when jobs were cleared, as their ids stay in the duplicate window, and how many were cleared.
+ */
+async function replaceQueuedJobs(nc: NatsConnection, kv: KV, sweepId: string): Promise<{ generation: number; replaced: number }> {
+  const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
+  const jsm = await jetstreamManager(nc);
+  const subject = SUBJECTS.job(sweepId);
+  const queued = (await jsm.streams.info(STREAMS.jobs, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+  if (queued === 0) return { generation, replaced: 0 };
+  await kv.put(KEYS.generation(sweepId), String(generation + 1));
+  return { generation: generation + 1, replaced: await deleteQueuedJobs(nc, sweepId) };
 }
 
 /** Whether a run of the sweep is done: from a set of the done ids when there are few, else asked per run. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { cancelSweep, listDeadLetters, requeueDeadLetters, type SweepStatus, submitSweep, sweepStatus } from "@dtf/coordinator";
 import { DtfError } from "@dtf/engine";
 import { DEFAULTS, type Role } from "@dtf/protocol";
-import { connectNats, type NatsOptions } from "@dtf/protocol/nats";
+import { connectNats, NatsConnectError, type NatsOptions, whileClusterRecovers } from "@dtf/protocol/nats";
 import { DEFAULT_GRACE_MS, runNatsWorker } from "@dtf/worker";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ParsedArgs, showHelp } from "../args.ts";
@@ -18,7 +18,9 @@ const HOUR_MS = 3_600_000;
 
 export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --creds FILE | --user U --password P | --token T,
 --tls-ca/--tls-cert/--tls-key FILE, or the same from DTF_NATS_URL, DTF_NATS_CREDS, DTF_NATS_USER, …):
-  dtf submit SPEC.yaml [--max-runs N]      validate, record the sweep, publish its unfinished runs
+  dtf submit SPEC.yaml [--max-runs N] [--wait S]
+                                           validate, record the sweep, publish its unfinished runs;
+                                           --wait: keep trying an unreachable or electing cluster S s
   dtf worker [--threads N] [--port P] [--host H]
                                            pull and run jobs (SIGTERM drains); /healthz and /metrics on
                                            H:P (default host 127.0.0.1; 0.0.0.0 in a pod)
@@ -54,7 +56,10 @@ export function shutdownSignal(what: string): AbortSignal {
  */
 export async function withNats<T>(args: ParsedArgs, name: string, role: Role | undefined, act: (nc: NatsConnection) => Promise<T>, logEvents = false): Promise<T> {
   const log = logEvents ? (line: string) => process.stderr.write(`${name}: ${line}\n`) : undefined;
-  const nc = await connectNats({ ...natsOptions(args), name, role }, log);
+  return withConnection(await connectNats({ ...natsOptions(args), name, role }, log), act);
+}
+
+async function withConnection<T>(nc: NatsConnection, act: (nc: NatsConnection) => Promise<T>): Promise<T> {
   try {
     return await act(nc);
   } finally {
@@ -62,14 +67,38 @@ export async function withNats<T>(args: ParsedArgs, name: string, role: Role | u
   }
 }
 
+/**
+ * The submitter's connection; until `deadline` a server that cannot be reached (not started yet,
+ * restarting) is tried again each second, saying so once. Refused credentials fail at once.
+ */
+async function connectWaiting(args: ParsedArgs, deadline: number): Promise<NatsConnection> {
+  let said = false;
+  for (;;) {
+    try {
+      return await connectNats({ ...natsOptions(args), name: "dtf-submit", role: "submitter" });
+    } catch (err) {
+      if (!(err instanceof NatsConnectError) || err.message.includes("refused the credentials") || Date.now() >= deadline) throw err;
+      if (!said) process.stderr.write(`dtf submit: ${err.message}; trying again for up to ${Math.ceil((deadline - Date.now()) / 1000)} s\n`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** The longest `dtf submit --wait` (seconds). */
+const MAX_WAIT_S = 3600;
+
 export async function submitCommand(argv: string[], out: (l: string) => void): Promise<number> {
   const args = parseCommandArgs("submit", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const loaded = await loadSweepArg(args);
-  return withNats(args, "dtf-submit", "submitter", async (nc) => {
-    const s = await submitSweep(nc, loaded);
+  const deadline = Date.now() + intFlag(args, "wait", 0, MAX_WAIT_S, 0) * 1000;
+  const nc = await connectWaiting(args, deadline);
+  // submitting again is harmless (message ids, KV puts), so a cluster mid-election is waited out too
+  return withConnection(nc, async () => {
+    const s = await whileClusterRecovers(() => submitSweep(nc, loaded), Math.max(0, deadline - Date.now()));
     out(s.sweepId);
-    const queued = s.alreadyQueued ? `, ${s.alreadyQueued} already queued` : "";
+    const queued = (s.alreadyQueued ? `, ${s.alreadyQueued} already queued` : "") + (s.replaced ? `, ${s.replaced} queued jobs replaced` : "");
     process.stderr.write(`submitted ${s.published} of ${s.total} runs (${s.skipped} already done${queued})\n`);
     return EXIT.ok;
   });
