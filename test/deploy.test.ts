@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONSUMERS, kubernetesAuthConfig, NATS_ENV, STREAMS } from "@dtf/protocol";
@@ -7,25 +7,21 @@ import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
-import { runChecked, runToEnd } from "./kit/processes.ts";
+import { runToEnd, spawnTracked, until } from "./kit/processes.ts";
 import { dtf } from "./support/dtf.ts";
-import { NATS_210, NatsServer } from "./support/nats-server.ts";
-import { allows, type Flow, type NetworkPolicy, type Pod } from "./support/netpol.ts";
+import { kustomizeBuild } from "./support/kustomize.ts";
+import { freePort, NATS_210, NatsServer } from "./support/nats-server.ts";
+import { allows, type Flow, matches, type NetworkPolicy, type Pod } from "./support/netpol.ts";
 
-const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
 const OVERLAYS = ["dev", "prod"] as const;
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: Record<string, unknown> } & Record<string, unknown>;
 type Container = { name: string; image: string; args?: string[]; env?: { name: string }[]; envFrom?: unknown[]; securityContext?: Record<string, unknown> };
 
-/** Debian trixie's kustomize v5, unpacked by scripts/setup.sh (Debian 12's kubectl has v2). */
-const KUSTOMIZE = join(root, ".tools", "kustomize", "usr", "bin", "kustomize");
-
 /** `kustomize build` of an overlay (offline), as objects. */
 async function render(overlay: string): Promise<K8sObject[]> {
-  if (!existsSync(KUSTOMIZE)) throw new Error(`no kustomize at ${KUSTOMIZE}: run bash scripts/setup.sh`);
-  const { stdout } = await run(KUSTOMIZE, ["build", join(root, "deploy", "kubernetes", "overlays", overlay)], {});
+  const stdout = await kustomizeBuild(overlay);
   return parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject);
 }
 
@@ -40,6 +36,7 @@ const TYPES: Record<string, [module: string, type: string]> = {
   "apps/v1/StatefulSet": ["kubernetes-models/apps/v1/StatefulSet", "IStatefulSet"],
   "batch/v1/Job": ["kubernetes-models/batch/v1/Job", "IJob"],
   "networking.k8s.io/v1/NetworkPolicy": ["kubernetes-models/networking.k8s.io/v1/NetworkPolicy", "INetworkPolicy"],
+  "policy/v1/PodDisruptionBudget": ["kubernetes-models/policy/v1/PodDisruptionBudget", "IPodDisruptionBudget"],
   "keda.sh/v1alpha1/ScaledObject": ["@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject", "IScaledObject"],
 };
 
@@ -282,7 +279,13 @@ describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, networ
       expect(spec.triggers[0].type).to.equal("nats-jetstream");
       expect(spec.triggers[0].metadata).to.include({ stream: STREAMS.jobs, consumer: CONSUMERS.workers });
       const namespace = rendered[overlay].find((o) => o.kind === "Namespace")!.metadata.name;
-      expect(spec.triggers[0].metadata.natsServerMonitoringEndpoint).to.equal(`nats.${namespace}.svc.cluster.local:8222`);
+      expect(spec.triggers[0].metadata.natsServerMonitoringEndpoint).to.equal(`nats-monitor.${namespace}.svc.cluster.local:8222`);
+      // that Service exists, selects the NATS pods and serves the monitoring port
+      const monitor = rendered[overlay].find((o) => o.kind === "Service" && o.metadata.name === "nats-monitor")!;
+      const natsLabels = (rendered[overlay].find((o) => o.metadata.name === "nats" && o.kind !== "Service" && podSpecOf(o))!.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+      const service = monitor.spec as { selector: Record<string, string>; ports: { port: number }[] };
+      expect(matches({ matchLabels: service.selector }, natsLabels), overlay).to.equal(true);
+      expect(service.ports.map((p) => p.port)).to.deep.equal([8222]);
     }
   });
 
@@ -306,6 +309,68 @@ describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, networ
     expect((sweepMap("dev")!.data as Record<string, string>)["sweep.yaml"]).to.contain("name: k8s-depth-vs-observations");
     const job = rendered.prod.find((o) => o.kind === "Job")!;
     expect(JSON.stringify((podSpecOf(job) as { volumes?: unknown }).volumes)).to.contain('"name":"dtf-sweep"');
+  });
+
+  it("NATS in prod - a disruption budget of one server, JetStream bounded below the volume and memory, GOMEMLIMIT below the limit", () => {
+    const objects = rendered.prod;
+    const pdb = objects.find((o) => o.kind === "PodDisruptionBudget")!;
+    const nats = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "nats")!;
+    const sts = nats.spec as { replicas: number; template: { metadata: { labels: Record<string, string> } }; volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] };
+    expect(pdb.spec).to.include({ maxUnavailable: 1 });
+    expect(matches((pdb.spec as { selector: { matchLabels: Record<string, string> } }).selector, sts.template.metadata.labels), "the budget covers the NATS pods").to.equal(true);
+    const conf = (objects.find((o) => o.metadata.name === "nats-config")!.data as Record<string, string>)["nats.conf"];
+    const size = (text: string) => {
+      const [, n, unit] = /^"?(\d+)\s*(GB|MB|Gi|Mi|GiB|MiB)?"?$/.exec(text.trim())!;
+      return Number(n) * ({ GB: 1e9, MB: 1e6, Gi: 2 ** 30, Mi: 2 ** 20, GiB: 2 ** 30, MiB: 2 ** 20 } as Record<string, number>)[unit ?? ""];
+    };
+    const setting = (key: string) => new RegExp(`^\\s*${key}:\\s*(.+)$`, "m").exec(conf)?.[1] ?? "";
+    const container = podSpecOf(nats)!.containers[0] as unknown as { env: { name: string; value?: string }[]; resources: { limits: { memory: string } } };
+    expect(size(setting("max_file_store")), "file store under the volume").to.be.below(size(sts.volumeClaimTemplates[0].spec.resources.requests.storage));
+    expect(size(setting("max_memory_store"))).to.be.below(size(container.resources.limits.memory));
+    const gomemlimit = container.env.find((e) => e.name === "GOMEMLIMIT")?.value ?? "";
+    expect(size(gomemlimit), "GOMEMLIMIT under the memory limit").to.be.below(size(container.resources.limits.memory));
+    const seconds = (key: string) => Number(setting(key).replaceAll('"', "").replace(/s$/, ""));
+    const grace = (podSpecOf(nats) as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds ?? 30;
+    expect(seconds("lame_duck_duration") + seconds("lame_duck_grace_period"), "lame duck within the pod's grace period").to.be.below(grace);
+  });
+
+  it("NATS in prod, run - the probes' paths answer 200 on the prod config, and the preStop command puts the server in lame-duck mode, which ends it", async () => {
+    const objects = rendered.prod;
+    const nats = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "nats")!;
+    type Probe = { httpGet: { path: string } };
+    const container = podSpecOf(nats)!.containers[0] as unknown as { startupProbe: Probe; readinessProbe: Probe; livenessProbe: Probe; lifecycle: { preStop: { exec: { command: string[] } } } };
+    const conf = (objects.find((o) => o.metadata.name === "nats-config")!.data as Record<string, string>)["nats.conf"];
+    const auth = (objects.find((o) => o.metadata.name === "dtf-nats-auth")!.data as Record<string, string>)["nats-auth.conf"];
+    const dir = mkdtempSync(join(tmpdir(), "dtf-natsprod-"));
+    mkdirSync(join(dir, "auth"));
+    writeFileSync(join(dir, "auth", "nats-auth.conf"), auth);
+    const [client, monitor] = [await freePort(), await freePort()];
+    // one server of the three (no routes to dial), on free ports, files under the test's directory, lame duck as configured
+    const single = conf
+      .replace(/^cluster \{[\s\S]*?^\}$/m, "")
+      .replace(/^port: .*$/m, `port: ${client}\nhost: 127.0.0.1`)
+      .replace(/^http_port: .*$/m, `http: "127.0.0.1:${monitor}"`)
+      .replaceAll("/var/run/nats", join(dir, "run"))
+      .replace('"/data/jetstream"', JSON.stringify(join(dir, "js")));
+    mkdirSync(join(dir, "run"));
+    writeFileSync(join(dir, "nats.conf"), single);
+    const env = natsServerEnv(objects, Object.fromEntries(ROLES.map((r) => [r, `${r}-pw`])));
+    const server = spawnTracked(NATS_210, ["-c", join(dir, "nats.conf")], { env: { ...process.env, ...env } });
+    try {
+      await until(() => server.log().includes("Server is ready"), 20_000, () => server.log());
+      for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
+        const res = await fetch(`http://127.0.0.1:${monitor}${probe.httpGet.path}`);
+        expect(res.status, probe.httpGet.path).to.equal(200);
+      }
+      const [command, ...args] = container.lifecycle.preStop.exec.command.map((a) => a.replaceAll("/var/run/nats", join(dir, "run")));
+      const signalled = await runToEnd(command === "nats-server" ? NATS_210 : command, args, { timeoutMs: 10_000 });
+      expect(signalled.code, signalled.stderr).to.equal(0);
+      // no clients: it leaves after the grace period (10 s), well within the pod's 60
+      await until(() => server.exitCode !== null || server.signalCode !== null, 45_000, () => server.log());
+      expect(server.log()).to.match(/lame duck/i);
+    } finally {
+      if (server.exitCode === null) server.kill("SIGKILL");
+    }
   });
 
   it("NATS users - the manifests' permissions are the role table's, and a real nats-server with the dev overlay's config takes them", async () => {
@@ -358,7 +423,9 @@ describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, networ
     expect(await checkNatsConfig(NATS_29, conf, auth, { POD_NAME: "nats-0", ...unquoted })).to.contain("could not be parsed");
     // and a server of the prod overlay's config, started, takes a numeric-looking password as the roles send it
     const env = natsServerEnv(rendered.prod, Object.fromEntries(ROLES.map((r) => [r, numeric[0]])));
-    const single = conf.replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?\}$|^cluster \{[\s\S]*?^\}$/gm, "");
+    const single = conf
+      .replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?^\}$|^cluster \{[\s\S]*?^\}$/gm, "")
+      .replaceAll("/var/run/nats", mkdtempSync(join(tmpdir(), "dtf-natspid-")));
     const server = await NatsServer.start(single, { "auth/nats-auth.conf": auth }, { binary: NATS_210, env });
     try {
       const nc = await connect({ servers: server.url, user: "dtf-submitter", pass: numeric[0] });

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
-import { runChecked, runToEnd } from "./kit/processes.ts";
+import { runToEnd } from "./kit/processes.ts";
 import { bin, dtf, expectSameRows, spawnLogged, tmp, until, writeSpec } from "./support/dtf.ts";
+import { kustomizeBuild } from "./support/kustomize.ts";
 
-const run = runChecked;
 const root = new URL("../", import.meta.url).pathname;
 const NATS = process.env.DTF_NATS_SERVER ?? "/usr/sbin/nats-server";
 const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -70,7 +70,7 @@ class Hosts {
 
 /** The worker's and the aggregator's arguments as the prod overlay starts them. */
 async function manifestArgs(): Promise<Record<string, string[]>> {
-  const { stdout } = await run("kubectl", ["kustomize", join(root, "deploy", "kubernetes", "overlays", "prod")], {});
+  const stdout = await kustomizeBuild("prod");
   const out: Record<string, string[]> = {};
   for (const doc of parseAllDocuments(stdout)) {
     const o = doc.toJS() as { metadata: { name: string }; spec?: { template?: { spec?: { containers: { args?: string[] }[] } } } };
