@@ -92,11 +92,13 @@ export async function submitCommand(argv: string[], out: (l: string) => void): P
   const args = parseCommandArgs("submit", argv);
   if (args.flags.has("help")) return showHelp(out, CLUSTER_HELP);
   const loaded = await loadSweepArg(args);
-  const deadline = Date.now() + intFlag(args, "wait", 0, MAX_WAIT_S, 0) * 1000;
+  const waitMs = intFlag(args, "wait", 0, MAX_WAIT_S, 0) * 1000;
+  const deadline = Date.now() + waitMs;
   const nc = await connectWaiting(args, deadline);
   // submitting again is harmless (message ids, KV puts), so a cluster mid-election is waited out too
+  const submit = () => submitSweep(nc, loaded);
   return withConnection(nc, async () => {
-    const s = await whileClusterRecovers(() => submitSweep(nc, loaded), Math.max(0, deadline - Date.now()));
+    const s = waitMs > 0 ? await whileClusterRecovers(submit, Math.max(0, deadline - Date.now())) : await submit();
     out(s.sweepId);
     const queued = (s.alreadyQueued ? `, ${s.alreadyQueued} already queued` : "") + (s.replaced ? `, ${s.replaced} queued jobs replaced` : "");
     process.stderr.write(`submitted ${s.published} of ${s.total} runs (${s.skipped} already done${queued})\n`);
