@@ -391,10 +391,10 @@ async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promi
 }
 
 /**
- * How long `countKeys` waits for the server's count: nats-server 2.9 took 6–7 s for 10⁶ keys (four
- * prefixes at once). Not longer: while a cluster recovers a request can go unanswered, and the
- * caller's retries (whileClusterRecovers, 20 s) need more than one try — a 60 s wait failed the
- * multi-host test's status while a node was cut.
+ * How long `countKeys` waits for the server's count unless told: nats-server 2.9 took 6–7 s for
+ * 10⁶ keys (four prefixes at once). Not much longer: while a cluster recovers a request can go
+ * unanswered, and a caller that retries needs more than one try (a 60 s wait failed the multi-host
+ * test's status while a node was cut; status itself starts at 5 s, sweepStatus).
  */
 const COUNT_TIMEOUT_MS = 10_000;
 
@@ -404,8 +404,8 @@ const COUNT_TIMEOUT_MS = 10_000;
  * is transferred, so the client's memory stays flat; the server's count scans the matching keys
  * (0.3 s for 10⁶ on nats-server 2.10 here; 2.9 is far slower, docs/performance.md).
  */
-export async function countKeys(nc: NatsConnection, filter: string): Promise<number> {
-  const jsm = await jetstreamManager(nc, { timeout: COUNT_TIMEOUT_MS });
+export async function countKeys(nc: NatsConnection, filter: string, timeoutMs = COUNT_TIMEOUT_MS): Promise<number> {
+  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
   const stream = `KV_${KV_BUCKET}`;
   const name = `count_${nuid.next()}`;
   const info = await jsm.consumers.add(stream, {
