@@ -46,7 +46,7 @@ export class NatsServer {
    */
   static async start(config: string | null = null, files: Record<string, string> = {}, options: StartOptions = {}): Promise<NatsServer> {
     const { binary = BIN, env = {}, port } = options;
-    if (!existsSync(binary)) throw new Error(`no nats-server at ${binary}: run bash scripts/setup.sh`);
+    if (binary.includes("/") && !existsSync(binary)) throw new Error(`no nats-server at ${binary}: run bash scripts/setup.sh`);
     const server = new NatsServer(port ?? (await freePort()), config, binary, env);
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(dirname(join(server.storeDir, path)), { recursive: true });
