@@ -1,6 +1,16 @@
 // Cluster mode's coordinator: submit a sweep, its status, cancel, and the dead letters.
 import { CONSUMERS, codeVersion, DLQ_HEADERS, decodeJob, decodeSweepRecord, encodeJob, encodeSweepRecord, KEYS, KV_BUCKET, STREAMS, SUBJECTS, type SweepInfo, UnknownSweepError } from "@dtf/protocol";
-import { countKeys, deleteQueuedJobs, doneRunIds, ensureTopology, type TopologyOptions, topologyExists, whileClusterRecovers } from "@dtf/protocol/nats";
+import {
+  countKeys,
+  deleteQueuedJobs,
+  doneRunIds,
+  ensureTopology,
+  messagesOnSubject,
+  nextOnSubject,
+  type TopologyOptions,
+  topologyExists,
+  whileClusterRecovers,
+} from "@dtf/protocol/nats";
 import { canonicalJson, expandRuns, type LoadedSweep, type PlannedRun, runAtIfNamed, type SweepSpec, sweepIdOf } from "@dtf/sweep";
 import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -96,9 +106,7 @@ export async function submitSweep(nc: NatsConnection, loaded: LoadedSweep, optio
  */
 async function replaceQueuedJobs(nc: NatsConnection, kv: KV, sweepId: string): Promise<{ generation: number; replaced: number }> {
   const generation = Number((await kv.get(KEYS.generation(sweepId)))?.string() || 0);
-  const jsm = await jetstreamManager(nc);
-  const subject = SUBJECTS.job(sweepId);
-  const queued = (await jsm.streams.info(STREAMS.jobs, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+  const queued = await messagesOnSubject(await jetstreamManager(nc), STREAMS.jobs, SUBJECTS.job(sweepId));
   if (queued === 0) return { generation, replaced: 0 };
   await kv.put(KEYS.generation(sweepId), String(generation + 1));
   return { generation: generation + 1, replaced: await deleteQueuedJobs(nc, sweepId) };
@@ -157,10 +165,7 @@ async function readSweepStatus(nc: NatsConnection, sweepId: string, countTimeout
   const kv = await sweepsBucket(nc, sweepId);
   const info = await sweepRecord(kv, sweepId);
   const jsm = await jetstreamManager(nc);
-  const count = async (stream: string, subject: string) => {
-    const s = await jsm.streams.info(stream, { subjects_filter: subject });
-    return s.state.subjects?.[subject] ?? 0;
-  };
+  const count = (stream: string, subject: string) => messagesOnSubject(jsm, stream, subject);
   const [done, diverged, failedEver, recovered] = await Promise.all(
     (["done", "diverged", "failed", "recovered"] as const).map((outcome) => countKeys(nc, KEYS.outcomePrefix(outcome, sweepId), countTimeoutMs)),
   );
@@ -208,13 +213,11 @@ export async function listDeadLetters(nc: NatsConnection, sweepId: string, limit
   await sweepRecord(kv, sweepId);
   const jsm = await jetstreamManager(nc);
   const subject = SUBJECTS.dlq(sweepId);
-  const info = await jsm.streams.info(STREAMS.dlq, { subjects_filter: subject });
-  const total = info.state.subjects?.[subject] ?? 0;
+  const total = await messagesOnSubject(jsm, STREAMS.dlq, subject);
   const letters: DeadLetter[] = [];
-  for (let seq = info.state.first_seq; letters.length < Math.min(limit, total); ) {
-    // next_by_subj: the first message on the subject at or after seq (nats-server 2.9)
-    const m = await jsm.streams.getMessage(STREAMS.dlq, { seq, next_by_subj: subject } as unknown as { seq: number });
-    if (!m) break;
+  for (let seq = 1; letters.length < Math.min(limit, total); ) {
+    const m = await nextOnSubject(jsm, STREAMS.dlq, subject, seq);
+    if (!m) break; // the rest went meanwhile (discarded as the oldest, or requeued)
     letters.push({ seq: m.seq, reason: m.header?.get(DLQ_HEADERS.reason) ?? "", runId: m.header?.get(DLQ_HEADERS.runId) ?? "", data: m.data });
     seq = m.seq + 1;
   }

@@ -13,6 +13,7 @@ import {
   type MsgRequest,
   RetentionPolicy,
   StorageType,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { headers, NoRespondersError, nuid, TimeoutError } from "@nats-io/nats-core";
@@ -302,19 +303,25 @@ export async function ensureAggregatorConsumer(nc: NatsConnection, storeId: stri
   return name;
 }
 
+/** How many messages `stream` holds on the one subject `subject`, counted by the server. */
+export async function messagesOnSubject(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  return (await jsm.streams.info(stream, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+}
+
+/** The first message of `stream` on `subject` at or after sequence `seq`; null when there is none (or it went meanwhile). */
+export async function nextOnSubject(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<StoredMsg | null> {
+  // the server's STREAM.MSG.GET takes next_by_subj (2.9 included); the client types only its direct-get twin
+  const next = { next_by_subj: subject, seq } as unknown as MsgRequest;
+  return jsm.streams.getMessage(stream, next).catch((err: unknown) => {
+    if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
+    throw err;
+  });
+}
+
 /** The sequence of the first message on any of `subjects`; with none yet, the next sequence the stream will assign. */
 async function firstSequenceOf(jsm: JetStreamManager, stream: string, subjects: string[]): Promise<number> {
   const { first_seq: first, last_seq: last } = (await jsm.streams.info(stream)).state;
-  const firsts = await Promise.all(
-    subjects.map(async (subject) => {
-      const next = { next_by_subj: subject, seq: first } as unknown as MsgRequest;
-      const m = await jsm.streams.getMessage(stream, next).catch((err: unknown) => {
-        if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
-        throw err;
-      });
-      return m?.seq ?? last + 1;
-    }),
-  );
+  const firsts = await Promise.all(subjects.map(async (subject) => (await nextOnSubject(jsm, stream, subject, first))?.seq ?? last + 1));
   return Math.min(...firsts);
 }
 
@@ -368,12 +375,7 @@ async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promi
   const lane = async (from: number, to: number): Promise<number> => {
     let deleted = 0;
     for (let seq = from; seq <= to; ) {
-      // the server's STREAM.MSG.GET takes next_by_subj (2.9 included); the client types only its direct-get twin
-      const next = { next_by_subj: SUBJECTS.job(sweepId), seq } as unknown as MsgRequest;
-      const m = await jsm.streams.getMessage(STREAMS.jobs, next).catch((err: unknown) => {
-        if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
-        throw err;
-      });
+      const m = await nextOnSubject(jsm, STREAMS.jobs, SUBJECTS.job(sweepId), seq);
       if (!m || m.seq > to) return deleted; // the next one belongs to a later lane
       // a worker may ack (remove) it meanwhile: gone is what we want; any other refusal is an error
       const removed = await jsm.streams.deleteMessage(STREAMS.jobs, m.seq).catch((err: unknown) => {
