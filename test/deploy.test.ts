@@ -160,6 +160,16 @@ function natsServerEnv(objects: K8sObject[], secret: Record<string, string>, pod
   return env;
 }
 
+/**
+ * An overlay's nats.conf as NatsServer.start serves it: its port, monitoring port and store are the
+ * test's, it dials no routes, and its pid file goes to a scratch directory.
+ */
+function asLoopbackServer(conf: string): string {
+  return conf
+    .replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?^\}$|^cluster \{[\s\S]*?^\}$/gm, "")
+    .replaceAll("/var/run/nats", mkdtempSync(join(tmpdir(), "dtf-natspid-")));
+}
+
 /** `nats-server -t` of a config and its auth include under `env`: "" when valid, else what it says. */
 async function checkNatsConfig(binary: string, conf: string, auth: string, env: Record<string, string>): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "dtf-natsconf-"));
@@ -383,7 +393,7 @@ describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, networ
     const secrets = rendered.dev.find((o) => o.kind === "Secret" && o.metadata.name === "dtf-nats")!.data as Record<string, string>;
     const password = (role: string) => Buffer.from(secrets[role], "base64").toString();
     const env = natsServerEnv(rendered.dev, Object.fromEntries(ROLES.map((r) => [r, password(r)])));
-    const server = await NatsServer.start(natsConf.replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?\}$/gm, ""), { "auth/nats-auth.conf": (auth.data as Record<string, string>)["nats-auth.conf"] }, { env });
+    const server = await NatsServer.start(asLoopbackServer(natsConf), { "auth/nats-auth.conf": (auth.data as Record<string, string>)["nats-auth.conf"] }, { env });
     try {
       const nc = await connect({ servers: server.url, user: "dtf-worker", pass: password("worker") });
       await nc.close();
@@ -423,10 +433,7 @@ describe("deploy/kubernetes (offline: kustomize v5, type-checked objects, networ
     expect(await checkNatsConfig(NATS_29, conf, auth, { POD_NAME: "nats-0", ...unquoted })).to.contain("could not be parsed");
     // and a server of the prod overlay's config, started, takes a numeric-looking password as the roles send it
     const env = natsServerEnv(rendered.prod, Object.fromEntries(ROLES.map((r) => [r, numeric[0]])));
-    const single = conf
-      .replace(/^port:.*$|^http_port:.*$|^jetstream \{[\s\S]*?^\}$|^cluster \{[\s\S]*?^\}$/gm, "")
-      .replaceAll("/var/run/nats", mkdtempSync(join(tmpdir(), "dtf-natspid-")));
-    const server = await NatsServer.start(single, { "auth/nats-auth.conf": auth }, { binary: NATS_210, env });
+    const server = await NatsServer.start(asLoopbackServer(conf), { "auth/nats-auth.conf": auth }, { binary: NATS_210, env });
     try {
       const nc = await connect({ servers: server.url, user: "dtf-submitter", pass: numeric[0] });
       await nc.close();
