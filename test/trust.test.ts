@@ -363,8 +363,7 @@ function smallDisk(ctx: Mocha.Context): string {
   return mountPoint;
 }
 
-/** The stored result of a run, re-read from the results stream (a genuine message to forge from). */
-/** The last result published for the run (the worker's: an earlier one may be a test's forgery). */
+/** The last result published for the run, re-read from the results stream (the worker's, a genuine message to forge from: an earlier one may be a test's forgery). */
 async function storedResultOf(nc: NatsConnection, sweepId: string, runId: string): Promise<RunResult> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info("DTF_RESULTS");

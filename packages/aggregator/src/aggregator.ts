@@ -3,7 +3,7 @@
 import type { RunSpec } from "@dtf/engine";
 import { decodeMetricBatch, decodeRunResult, KEYS, KV_BUCKET, type MetricBatch, ProtocolError, type RunResult, STREAMS, sweepTokenOf, token } from "@dtf/protocol";
 import { countKeys, deleteQueuedJobs, ensureAggregatorConsumer, ensureTopology, isWrongLastSequence, publishDeadLetter, waitForTopology } from "@dtf/protocol/nats";
-import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StoreError } from "@dtf/store";
+import { DEFAULT_COMMIT_DELAY_MS, type ResultStore, StagingDiscardedError, StoreError } from "@dtf/store";
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -58,8 +58,12 @@ const defaultLog = (line: string) => void process.stderr.write(`dtf aggregate: $
 /** A result whose run's metric batches have not all been stored yet (they come back: not its fault). */
 class MetricsPending extends Error {}
 
-/** A run whose metrics are coming in: the steps staged this life, how many off the grid, its spec. */
-type OpenRun = { steps: Set<number>; offGrid: number; spec: RunSpec };
+/**
+ * A run whose metrics are coming in: the steps staged this life, how many off the grid, its spec,
+ * and the store's `discards` when the first of them was staged (a failed commit since then may
+ * have discarded them: the run counts as not open).
+ */
+type OpenRun = { steps: Set<number>; offGrid: number; spec: RunSpec; discards: number };
 
 /**
  * The durable consumer of one result store (its own consumer: two stores each get every message):
@@ -100,10 +104,6 @@ export class Aggregator {
         committed: () => void this.counters.commits++,
         failed: (handedBack, why, firstOfItsKind) => {
           this.counters.failedCommits++;
-          // the staged rows are gone: what this life counted as staged must be counted again, or a
-          // result could pass waitForMetrics on steps no commit holds (its run marked done without
-          // them: the disk-full loss)
-          this.openRuns.clear();
           if (firstOfItsKind) this.log(`commit failed, ${handedBack} messages handed back for redelivery (retried until it succeeds): ${why}`);
         },
         markersFailed: (why) => this.log(`cannot write done markers, will retry: ${why}`),
@@ -151,16 +151,14 @@ export class Aggregator {
     try {
       const done = m.subject.startsWith("dtf.metrics.") ? await this.onMetrics(m, decodeMetricBatch(m.data)) : await this.onResult(m, decodeRunResult(m.data));
       if (this.commits.failures !== failuresBefore) {
-        // a commit failed while it was being staged: its rows may be gone, and the steps counted
-        // for it after the failure's clear-out with them
-        this.openRuns.clear();
-        m.nak(this.retryDelayMs);
+        m.nak(this.retryDelayMs); // a commit failed while it was being staged: its rows may be gone
         return;
       }
       this.commits.hold(m, done);
     } catch (err) {
       if (err instanceof Rejected || err instanceof ProtocolError || err instanceof StoreError) await this.deadLetter(m, err.message);
       else if (err instanceof MetricsPending) m.nak(METRICS_WAIT_MS);
+      else if (err instanceof StagingDiscardedError) m.nak(this.retryDelayMs); // its run's metrics come back first
       else {
         // not the message's fault (e.g. KV unreachable during a server restart): it comes back
         this.log(`cannot handle a message on ${m.subject} now, retrying: ${(err as Error).message}`);
@@ -240,7 +238,7 @@ export class Aggregator {
     const known = await this.sweepOf(m, batch.sweep_id);
     const run = checkBatchRun(batch, known.runs);
     const key = `${batch.sweep_id}/${batch.run_id}`;
-    let open = this.openRuns.get(key);
+    let open = this.openRun(key);
     const spec = open?.spec ?? run.spec;
     checkMetricPoints(batch, spec, open?.offGrid ?? 0);
     if (!open) {
@@ -252,9 +250,9 @@ export class Aggregator {
         this.counters.metricBatches++;
         return null;
       }
-      open = { steps: new Set(), offGrid: 0, spec };
+      open = { steps: new Set(), offGrid: 0, spec, discards: this.store.discards };
     }
-    await this.store.stageMetrics(batch);
+    await this.store.stageMetrics(batch); // its rows join the staged ones at once (no commit between)
     for (const p of batch.points) {
       if (!open.steps.has(p.step) && p.step % open.spec.eval_every !== 0) open.offGrid++;
       open.steps.add(p.step);
@@ -263,6 +261,14 @@ export class Aggregator {
     this.counters.metricBatches++;
     this.counters.points += batch.points.length;
     return null;
+  }
+
+  /** The run's metrics staged this life, unless a failed commit may have discarded them since. */
+  private openRun(key: string): OpenRun | undefined {
+    const open = this.openRuns.get(key);
+    if (open?.discards === this.store.discards) return open;
+    this.openRuns.delete(key);
+    return undefined;
   }
 
   /**
@@ -289,9 +295,9 @@ export class Aggregator {
       case "store":
         break;
     }
-    if (finished) await this.waitForMetrics(m, result, key);
+    const discardsBefore = finished ? await this.waitForMetrics(m, result, key) : undefined;
     this.openRuns.delete(key);
-    await this.store.stageResult(job, result, job.run_index); // checked against its run id above
+    await this.store.stageResult(job, result, job.run_index, discardsBefore); // checked against its run id above
     this.commits.noteStaged(key, asStored(result));
     this.counters.results++;
     this.warnOfVersion(result, known);
@@ -302,12 +308,15 @@ export class Aggregator {
    * A finished result is stored only once every evaluation its run sent is: a run marked done has
    * all its metrics. They normally come first (the worker publishes them before the result); after
    * a crash, batches the dead aggregator held come back only after its ack wait, so the result
-   * waits (nak) for them; after a commit, the store's own count decides.
+   * waits (nak) for them; after a commit, the store's own count decides. When the staged (not yet
+   * committed) steps decide, returns the store's `discards` they count on: the result is staged
+   * only if no failed commit discarded them meanwhile.
    */
-  private async waitForMetrics(m: JsMsg, result: RunResult, key: string): Promise<void> {
+  private async waitForMetrics(m: JsMsg, result: RunResult, key: string): Promise<number | undefined> {
     const job = result.job!;
     const expected = expectedEvaluations(result.steps, job.spec.eval_every);
-    if ((this.openRuns.get(key)?.steps.size ?? 0) >= expected) return;
+    const open = this.openRun(key);
+    if (open && open.steps.size >= expected) return open.discards;
     this.store.checkResult(job, result); // a result no column can hold is refused at once, not kept waiting
     // the staged rows become countable (a failed commit hands this message back too, via `failures`)
     await this.commits.commit().catch(() => undefined);
@@ -317,6 +326,7 @@ export class Aggregator {
     if (verdict === "give-up") {
       this.log(`run ${result.run_id} is stored with fewer than its ${expected} evaluations (its metrics did not come in ${METRICS_PATIENCE} deliveries)`);
     }
+    return undefined; // the committed steps decide: no failed commit can take them
   }
 
   private warnOfVersion(result: RunResult, known: KnownSweep): void {

@@ -50,6 +50,13 @@ export class StoreError extends DtfError {}
 export class StoreLockedError extends StoreError {}
 
 /**
+ * A row not staged because a commit failed (discarding what was staged) after its writer read
+ * `ResultStore.discards`: the rows it counted on are gone, so it must be staged again with them.
+ * Not a StoreError: nothing is wrong with the row.
+ */
+export class StagingDiscardedError extends Error {}
+
+/**
  * How long a staged row may wait for the commit that groups it with others, unless a writer says
  * otherwise: the aggregator commits this often, the local runner waits 500 ms (its commits take
  * CPU from the trainings) and commits a sweep's last results at once.
@@ -184,6 +191,7 @@ export class ResultStore {
   private heldMetrics: Value[][] = [];
   /** What the staging tables hold, counted as it is appended. */
   private readonly staged = new StagedRows();
+  private discardCount = 0;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -311,15 +319,33 @@ export class ResultStore {
     }
   }
 
-  /** Stages the run's row (rejects, staging nothing, when a value does not fit its column). */
-  stageResult(job: StoredJob, result: RunResult, runIndex: number | null = null): Promise<void> {
+  /**
+   * How many commits failed and discarded what was staged. A writer that reads it before staging
+   * the rows a result depends on passes it to `stageResult`, so the result is never staged after
+   * those rows were discarded (it would be committed without them).
+   */
+  get discards(): number {
+    return this.discardCount;
+  }
+
+  /**
+   * Stages the run's row (rejects, staging nothing, when a value does not fit its column, or with
+   * StagingDiscardedError when a commit failed since `discards` read `discardsBefore`).
+   */
+  stageResult(job: StoredJob, result: RunResult, runIndex: number | null = null, discardsBefore?: number): Promise<void> {
     let row: Value[];
     try {
       row = this.checkResult(job, result, runIndex);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.exclusive(async () => this.append(RUNS, [row]));
+    return this.exclusive(async () => {
+      // checked inside the queue, where commits run: no commit can fail between check and append
+      if (discardsBefore !== undefined && discardsBefore !== this.discardCount) {
+        throw new StagingDiscardedError(`the rows staged before the result of run ${job.run_id} were discarded by a failed commit`);
+      }
+      this.append(RUNS, [row]);
+    });
   }
 
   /**
@@ -378,6 +404,7 @@ export class ResultStore {
     const failed = this.appendFailure;
     if (failed) {
       this.appendFailure = null;
+      this.discardCount++;
       this.staged.lost();
       await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
       throw new StoreError(`commit failed, the rows staged since the last commit were discarded: staging failed: ${failed.message}`, { cause: failed });
@@ -385,6 +412,7 @@ export class ResultStore {
     try {
       for (const a of Object.values(this.appenders)) a.flushSync();
     } catch (err) {
+      this.discardCount++;
       this.staged.lost(); // some rows may have reached the staging tables
       throw err;
     }
@@ -406,6 +434,7 @@ export class ResultStore {
       this.staged.cleared();
       this.conflicts.push(...found);
     } catch (err) {
+      this.discardCount++;
       this.staged.lost();
       await this.db.run("ROLLBACK").catch(() => undefined); // a failed COMMIT has ended the transaction already
       await this.db.run(STAGED_TABLES.map((t) => `DELETE FROM temp.${t.name}_in;`).join("\n")).catch(() => undefined);
@@ -444,7 +473,6 @@ export class ResultStore {
   }
 
   /** Distinct evaluation steps of a run stored (committed) so far; reads without committing. */
-  /** The distinct steps of the run's stored metrics. */
   async metricStepsOf(sweepId: string, runId: string): Promise<Set<number>> {
     const rows = await this.query<{ step: number }>("SELECT DISTINCT step::BIGINT AS step FROM metrics WHERE sweep_id = $1 AND run_id = $2", [sweepId, runId]);
     return new Set(rows.map((r) => Number(r.step)));

@@ -7,7 +7,7 @@ import { type MetricPoint, type RunSpecInput, resolveRunSpec, train } from "@dtf
 import type { Job, RunResult } from "@dtf/protocol";
 import { expect } from "chai";
 import { runToEnd } from "../../../test/kit/processes.ts";
-import { ResultStore, StoreError, serveSnapshots } from "../src/index.ts";
+import { ResultStore, StagingDiscardedError, StoreError, serveSnapshots } from "../src/index.ts";
 
 const execFileAsync = promisify(execFile);
 const fresh = () => mkdtempSync(join(tmpdir(), "dtf-store-"));
@@ -48,6 +48,31 @@ async function storeWithRun(dir: string) {
   await store.stageMetrics({ sweep_id: "s1", run_id: "run-a", attempt: 1, points: run.points });
   await store.writeResult(run.job, run.result);
   return { store, ...run };
+}
+
+/** A fresh 8 MiB tmpfs (the test is skipped where mounting is not permitted). */
+async function smallDisk(ctx: Mocha.Context): Promise<string> {
+  const disk = fresh();
+  try {
+    await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], { timeout: 30_000 });
+  } catch (err) {
+    console.log(`      skipped: mounting a small tmpfs is not permitted here (${(err as Error).message.split("\n")[0]})`);
+    ctx.skip();
+  }
+  return disk;
+}
+
+/** Fills `disk`: large files, then small ones for what is left. */
+function fill(disk: string): void {
+  for (const size of [256 << 10, 4 << 10]) {
+    try {
+      for (let i = 0; ; i++) writeFileSync(join(disk, `fill-${size}-${i}`), Buffer.alloc(size));
+    } catch {}
+  }
+}
+
+function unfill(disk: string): void {
+  for (const f of readdirSync(disk)) if (f.startsWith("fill-")) rmSync(join(disk, f));
 }
 
 /** Runs SQL on a closed store's file directly (to write what an older dtf wrote). */
@@ -171,13 +196,7 @@ describe("result store", () => {
   });
 
   it("full disk - a commit that cannot be written fails for its writers, keeps none of their rows, and the store commits again once there is room", async function () {
-    const disk = fresh();
-    try {
-      await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], { timeout: 30_000 });
-    } catch (err) {
-      console.log(`      skipped: mounting a small tmpfs is not permitted here (${(err as Error).message.split("\n")[0]})`);
-      this.skip();
-    }
+    const disk = await smallDisk(this);
     let store: ResultStore | undefined;
     try {
       const { job, result, points } = await realRun();
@@ -188,12 +207,7 @@ describe("result store", () => {
         return opened.writeResult({ ...job, run_id: runId }, { ...result, run_id: runId });
       };
       await write("run-a");
-      // fill the disk: large files, then small ones for what is left
-      for (const size of [256 << 10, 4 << 10]) {
-        try {
-          for (let i = 0; ; i++) writeFileSync(join(disk, `fill-${size}-${i}`), Buffer.alloc(size));
-        } catch {}
-      }
+      fill(disk);
       const refused = await Promise.allSettled([write("run-b"), write("run-c")]);
       for (const r of refused) {
         expect(r.status).to.equal("rejected");
@@ -201,7 +215,7 @@ describe("result store", () => {
         expect(err).to.be.instanceOf(StoreError);
         expect(err.message).to.match(/^commit failed, the rows staged since the last commit were discarded: .*No space left on device/);
       }
-      for (const f of readdirSync(disk)) if (f.startsWith("fill-")) rmSync(join(disk, f));
+      unfill(disk);
       await write("run-d");
       const stored = async (s: ResultStore) => ({
         runs: await s.query("SELECT run_id FROM runs ORDER BY run_id"),
@@ -218,6 +232,40 @@ describe("result store", () => {
       await opened.close();
       store = await ResultStore.open(join(disk, "sweep"));
       expect(await stored(store)).to.deep.equal(expected);
+    } finally {
+      await store?.close().catch(() => undefined);
+      await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
+    }
+  });
+
+  it("full disk, a result behind the failed commit - a result staged after a commit that discarded its run's metrics is refused, so no run is stored without them (a control staged without the check is)", async function () {
+    const disk = await smallDisk(this);
+    let store: ResultStore | undefined;
+    try {
+      const { job, result, points } = await realRun();
+      store = await ResultStore.open(join(disk, "sweep"));
+      const opened = store;
+      const stageRun = (runId: string) => opened.stageMetrics({ sweep_id: "s1", run_id: runId, attempt: 1, points });
+      const runOf = (runId: string) => [{ ...job, run_id: runId }, { ...result, run_id: runId }] as const;
+      fill(disk);
+      await stageRun("run-a");
+      await stageRun("run-b");
+      const discards = opened.discards;
+      // the commit is queued first, the results after it: they are staged once it has failed
+      const failing = opened.commit();
+      const checked = opened.stageResult(...runOf("run-a"), null, discards);
+      const unchecked = opened.stageResult(...runOf("run-b"), null); // the control: what the aggregator did before
+      const [commitOutcome, checkedOutcome] = await Promise.allSettled([failing, checked]);
+      expect(commitOutcome.status === "rejected" && commitOutcome.reason).to.be.instanceOf(StoreError).and.match(/No space left on device/);
+      expect(checkedOutcome.status === "rejected" && checkedOutcome.reason).to.be.instanceOf(StagingDiscardedError).and.match(/run-a/);
+      await unchecked;
+      expect(opened.discards).to.equal(discards + 1);
+      unfill(disk);
+      await opened.commit();
+      const stored = await opened.query<{ run_id: string; n: number }>(
+        "SELECT r.run_id, (SELECT count(*) FROM metrics m WHERE m.run_id = r.run_id)::INTEGER AS n FROM runs r ORDER BY r.run_id",
+      );
+      expect(stored, "run-b: the hazard the check prevents, a run stored without its metrics").to.deep.equal([{ run_id: "run-b", n: 0 }]);
     } finally {
       await store?.close().catch(() => undefined);
       await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
