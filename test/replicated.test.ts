@@ -1,5 +1,8 @@
 import { join } from "node:path";
+import { KV_BUCKET } from "@dtf/protocol";
+import { COUNT_TRIES_MS, countKeys } from "@dtf/protocol/nats";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import { dtf, expectSameRows, role, stopped, tmp, until, waitDone, writeSpec } from "./support/dtf.ts";
@@ -92,5 +95,27 @@ describe("cluster mode on a 3-node JetStream cluster (R3)", function () {
     }
     expect(back.code, back.stderr).to.equal(0);
     expect(JSON.parse(back.stdout)).to.include({ done: 12, dead: 0, total: 12 });
+  });
+
+  it("counts with a server down - the server may place a counting consumer on the dead one (a single try then fails: the control); tried again with the next limit, every count answers", async () => {
+    nodes = await startCluster();
+    const nc = await connect({ servers: nodes.map((n) => n.url) });
+    try {
+      const kv = await new Kvm(nc).create(KV_BUCKET, { replicas: 3 });
+      for (let i = 0; i < 12; i++) await kv.put(`done.s.r${i}`, "1");
+      await nodes[0].kill();
+      // the elections the kill starts are over once the bucket answers a read
+      await until(async () => (await kv.get("done.s.r0").then((e) => e?.string() === "1", () => false)), 60_000, () => "the bucket did not answer after the kill");
+      const outcomes = async (triesMs: readonly number[]) => {
+        const counts: (number | string)[] = [];
+        for (let i = 0; i < 20; i++) counts.push(await countKeys(nc, "done.s.>", triesMs).catch((err: Error) => err.name));
+        return counts;
+      };
+      const once = await outcomes([COUNT_TRIES_MS[0]]);
+      expect(once, "one try each: some land on the dead server").to.include("TimeoutError");
+      expect(await outcomes(COUNT_TRIES_MS)).to.deep.equal(Array(20).fill(12));
+    } finally {
+      await nc.close();
+    }
   });
 });

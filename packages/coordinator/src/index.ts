@@ -144,30 +144,22 @@ export type SweepStatus = {
 };
 
 /**
- * How long each try of a status waits for the server's counts: short first (a request a
- * recovering cluster leaves unanswered — e.g. a counting consumer placed on a dead server — is
- * better tried again), then long enough for nats-server 2.9's count of 10⁶ keys (6–7 s).
- */
-const STATUS_COUNT_TIMEOUTS_MS = [5_000, 5_000, 10_000];
-
-/**
  * Runs by outcome (the aggregator's markers in KV, counted by the server), queued (in the job
  * stream), dead letters, and the rest running. Read-only, so asked again while a cluster elects a
  * leader rather than failing. Nothing that grows with the sweep crosses the wire (the server's
  * count scans the keys: 0.3 s at 10⁶ done runs on nats-server 2.10, docs/performance.md).
  */
 export function sweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
-  let attempt = 0;
-  return whileClusterRecovers(() => readSweepStatus(nc, sweepId, STATUS_COUNT_TIMEOUTS_MS[Math.min(attempt++, STATUS_COUNT_TIMEOUTS_MS.length - 1)]));
+  return whileClusterRecovers(() => readSweepStatus(nc, sweepId));
 }
 
-async function readSweepStatus(nc: NatsConnection, sweepId: string, countTimeoutMs: number): Promise<SweepStatus> {
+async function readSweepStatus(nc: NatsConnection, sweepId: string): Promise<SweepStatus> {
   const kv = await sweepsBucket(nc, sweepId);
   const info = await sweepRecord(kv, sweepId);
   const jsm = await jetstreamManager(nc);
   const count = (stream: string, subject: string) => messagesOnSubject(jsm, stream, subject);
   const [done, diverged, failedEver, recovered] = await Promise.all(
-    (["done", "diverged", "failed", "recovered"] as const).map((outcome) => countKeys(nc, KEYS.outcomePrefix(outcome, sweepId), countTimeoutMs)),
+    (["done", "diverged", "failed", "recovered"] as const).map((outcome) => countKeys(nc, KEYS.outcomePrefix(outcome, sweepId))),
   );
   const failed = Math.max(0, failedEver - recovered);
   const dead = await count(STREAMS.dlq, SUBJECTS.dlq(sweepId));
