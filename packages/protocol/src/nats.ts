@@ -15,11 +15,13 @@ import {
   StorageType,
   type StoredMsg,
 } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
 import { headers, NoRespondersError, nuid, TimeoutError } from "@nats-io/nats-core";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, nanos } from "@nats-io/transport-node";
-import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KEYS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
+import { CONSUMERS, DEFAULTS, DLQ_HEADERS, KV_BUCKET, NATS_CONNECTION_ENV, redact, STREAMS, SUBJECTS } from "./names.ts";
 import { inboxPrefix, type Role } from "./permissions.ts";
+
+const KV_STREAM = `KV_${KV_BUCKET}`;
 
 /** How to reach the broker; every field also comes from the environment (DTF_NATS_URL, …). */
 export type NatsOptions = {
@@ -142,9 +144,15 @@ const isApiError = (err: unknown, code: number) => err instanceof JetStreamApiEr
 /** The cluster lost (or is electing) a leader: a server left or came back. Lasts seconds. */
 export class ClusterUnavailableError extends DtfError {}
 
-/** JetStream's "temporarily unavailable" (503), or a request no server answered in time. */
+/**
+ * A stream's state as a replica without a leader reports it (its quorum is lost): nats-server
+ * answers a stream info so, and it may be behind. Read from the leader or not at all.
+ */
+export class LeaderlessError extends DtfError {}
+
+/** JetStream's "temporarily unavailable" (503), a stream without a leader, or a request no server answered in time. */
 function isTransient(err: unknown): boolean {
-  return (err instanceof JetStreamApiError && err.status === 503) || err instanceof NoRespondersError || err instanceof TimeoutError;
+  return (err instanceof JetStreamApiError && err.status === 503) || err instanceof LeaderlessError || err instanceof NoRespondersError || err instanceof TimeoutError;
 }
 
 /**
@@ -230,14 +238,14 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   );
   // Kvm.open does not check that the bucket exists: look at its stream first, so that a restricted
   // worker (allowed to read the bucket, not to create it) never tries to create it.
-  await infoOrCreate(() => jsm.streams.info(`KV_${KV_BUCKET}`), JetStreamApiCodes.StreamNotFound, () => new Kvm(nc).create(KV_BUCKET, { history: 1, replicas }));
+  await infoOrCreate(() => jsm.streams.info(KV_STREAM), JetStreamApiCodes.StreamNotFound, () => new Kvm(nc).create(KV_BUCKET, { history: 1, replicas }));
 }
 
 /** Whether the topology exists (a read-only check for status/cancel before anything was submitted). */
 export async function topologyExists(nc: NatsConnection): Promise<boolean> {
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.streams.info(`KV_${KV_BUCKET}`);
+    await jsm.streams.info(KV_STREAM);
     return true;
   } catch (err) {
     if (isApiError(err, JetStreamApiCodes.StreamNotFound)) return false;
@@ -344,9 +352,14 @@ export const SAFE_PURGE_VERSION = [2, 10, 14] as const;
 
 /** Whether a server of `version` ("2.10.27", "v2.9.10") purges by subject safely. */
 export function purgeIsSafe(version: string | undefined): boolean {
+  return isAtLeast(version, SAFE_PURGE_VERSION);
+}
+
+/** Whether `version` ("2.10.27", "v2.9.10") is `least` or later; false when it cannot be read. */
+function isAtLeast(version: string | undefined, least: readonly [number, number, number]): boolean {
   const parts = (version ?? "").replace(/^v/, "").split(/[.-]/).slice(0, 3).map(Number);
   if (parts.length < 3 || parts.some((n) => !Number.isInteger(n))) return false;
-  for (let i = 0; i < 3; i++) if (parts[i] !== SAFE_PURGE_VERSION[i]) return parts[i] > SAFE_PURGE_VERSION[i];
+  for (let i = 0; i < 3; i++) if (parts[i] !== least[i]) return parts[i] > least[i];
   return true;
 }
 
@@ -393,37 +406,65 @@ async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promi
 }
 
 /**
- * The time limits of a count's successive tries. The server places each counting consumer (R1) on
- * one of the bucket's peers at random, a dead one included until the cluster marks it offline
- * (minutes after a kill -9): that try never answers, and another lands elsewhere. So the first
- * tries are short (a live peer answers in milliseconds: 0.3 s for 10⁶ keys on nats-server 2.10)
- * and the last leaves 2.9 its 6–7 s for 10⁶ keys. A count fails only if all nine tries hit the
- * dead peer ((1/3)⁹ in a 3-node cluster); a caller that retries tries again.
+ * The time limits of a count's tries with a counting consumer: a live server answers in
+ * milliseconds (0.3 s for 10⁶ keys on nats-server 2.10); one placed on a dead server never does.
+ * The last leaves 2.9 its 6–7 s for 10⁶ keys. After them, the stream leader counts (slower).
  */
-export const COUNT_TRIES_MS: readonly number[] = [1_000, 1_000, 1_000, 1_000, 1_000, 2_000, 2_000, 5_000, 10_000];
+export const COUNT_TRIES_MS: readonly number[] = [1_000, 1_000, 1_000, 2_000, 2_000, 10_000];
+
+/** How long the stream leader's count may take: 1.4–2.1 s for 10⁶ keys on 2.10, docs/performance.md. */
+const LEADER_COUNT_TIMEOUT_MS = 30_000;
+
+/** A stream info page offset past any stream's subjects: the reply carries their total, none of them. */
+const PAST_EVERY_SUBJECT = Number.MAX_SAFE_INTEGER;
 
 /**
- * How many keys of the sweeps bucket match `filter` (`done.<sweep>.>`), counted by the server: the
- * pending count of an ephemeral consumer (last message per subject) on the bucket's stream. No key
- * is transferred, so the client's memory stays flat; the server's count scans the matching keys
- * (0.3 s for 10⁶ on nats-server 2.10 here; 2.9 is far slower, docs/performance.md). A try the
- * server leaves unanswered is made again with the next time limit of `triesMs`.
+ * How many keys of the sweeps bucket match `filter` (`done.<sweep>.>`), counted by the server from
+ * the bucket's stream leader, never from a replica that may be behind. No key is transferred, so
+ * the client's memory stays flat.
+ *
+ * First the fast count: the pending count of a one-replica consumer. The server places it on any
+ * of the bucket's servers at random: it is kept when it ran on the stream leader (a replica still
+ * catching up after a restart under-counts, even one the leader calls current: 2 823 of 3 000 in
+ * test/replicated.test.ts), and made again elsewhere (one on a dead server never answers). When no
+ * try ran on the leader, the leader counts itself (`leaderCount`), as it always does on
+ * nats-server 2.9.
  */
 export async function countKeys(nc: NatsConnection, filter: string, triesMs: readonly number[] = COUNT_TRIES_MS): Promise<number> {
-  for (let i = 0; ; i++) {
+  if (!isAtLeast(nc.info?.version, [2, 10, 0])) return leaderCount(nc, filter); // 2.9's consumer count is the slower: 6–7 s against ~3 s at 10⁶ keys
+  const leader = await streamLeader(nc);
+  for (const timeoutMs of triesMs) {
     try {
-      return await countKeysOnce(nc, filter, triesMs[i]);
+      const { count, server } = await consumerCount(nc, filter, timeoutMs);
+      if (leader === null || server === undefined || server === leader) return count; // undefined: a server outside a cluster
     } catch (err) {
-      if (!(err instanceof TimeoutError) || i === triesMs.length - 1) throw err;
+      if (!(err instanceof TimeoutError)) throw err;
     }
   }
+  return leaderCount(nc, filter);
 }
 
-async function countKeysOnce(nc: NatsConnection, filter: string, timeoutMs: number): Promise<number> {
+/** The server leading the bucket's stream; null on a server outside a cluster. */
+async function streamLeader(nc: NatsConnection): Promise<string | null> {
+  const jsm = await jetstreamManager(nc);
+  return ledBy((await jsm.streams.info(KV_STREAM)).cluster);
+}
+
+/**
+ * The leader a stream info names: null outside a cluster (nats-server 2.9 sends no cluster, 2.10
+ * names itself); LeaderlessError when a replica answered for a stream without a leader.
+ */
+function ledBy(cluster: { leader?: string } | undefined): string | null {
+  if (cluster === undefined) return null;
+  if (!cluster.leader) throw new LeaderlessError(`the stream ${KV_STREAM} has no leader (a majority of its servers is down): its replicas may be behind`);
+  return cluster.leader;
+}
+
+/** The pending count of a one-replica consumer (last message per subject), and the server it ran on. */
+async function consumerCount(nc: NatsConnection, filter: string, timeoutMs: number): Promise<{ count: number; server?: string }> {
   const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-  const stream = `KV_${KV_BUCKET}`;
   const name = `count_${nuid.next()}`;
-  const info = await jsm.consumers.add(stream, {
+  const info = await jsm.consumers.add(KV_STREAM, {
     name,
     filter_subject: `$KV.${KV_BUCKET}.${filter}`,
     deliver_policy: DeliverPolicy.LastPerSubject,
@@ -432,14 +473,43 @@ async function countKeysOnce(nc: NatsConnection, filter: string, timeoutMs: numb
     num_replicas: 1,
     inactive_threshold: nanos(30_000), // removed by the server should the delete below not reach it
   });
-  await jsm.consumers.delete(stream, name).catch(() => undefined);
-  return info.num_pending;
+  await jsm.consumers.delete(KV_STREAM, name).catch(() => undefined);
+  return { count: info.num_pending, server: info.cluster?.leader };
 }
 
-/** The run ids of a sweep marked done in KV (by any aggregator, after its commit). */
-export async function doneRunIds(kv: KV, sweepId: string): Promise<Set<string>> {
-  const done = new Set<string>();
-  const prefix = `done.${sweepId}.`;
-  for await (const key of await kv.keys(KEYS.donePrefix(sweepId))) done.add(key.slice(prefix.length));
-  return done;
+/**
+ * The stream leader's count: the `total` of a stream info asked for the matching subjects from past
+ * the last one, so that none is sent (a reply of a few hundred bytes at any size). Slower than a
+ * consumer's (the server lists and sorts the subjects), but the leader has every write its quorum
+ * took and answers whenever the bucket has a quorum.
+ */
+export async function leaderCount(nc: NatsConnection, filter: string): Promise<number> {
+  const request = { subjects_filter: `$KV.${KV_BUCKET}.${filter}`, offset: PAST_EVERY_SUBJECT };
+  const reply = await nc.request(`$JS.API.STREAM.INFO.${KV_STREAM}`, JSON.stringify(request), { timeout: LEADER_COUNT_TIMEOUT_MS });
+  const info = reply.json<{ total?: number; cluster?: { leader?: string }; error?: ConstructorParameters<typeof JetStreamApiError>[0] }>();
+  if (info.error) throw new JetStreamApiError(info.error);
+  ledBy(info.cluster);
+  return info.total ?? 0; // absent when no subject matches
+}
+
+/**
+ * The run ids of a sweep marked done in KV (by any aggregator, after its commit), as the bucket's
+ * stream leader lists them (the subjects of a stream info, 100 000 a page; see countKeys).
+ */
+export async function doneRunIds(nc: NatsConnection, sweepId: string): Promise<Set<string>> {
+  const jsm = await jetstreamManager(nc, { timeout: LEADER_COUNT_TIMEOUT_MS });
+  const prefix = `$KV.${KV_BUCKET}.done.${sweepId}.`;
+  const info = await jsm.streams.info(KV_STREAM, { subjects_filter: `${prefix}>` });
+  ledBy(info.cluster);
+  return new Set(Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length)));
+}
+
+/** Whether the KV key is set (not deleted), as the bucket's stream leader has it (a direct get may be answered by a replica that is behind). */
+export async function keyIsSet(nc: NatsConnection, key: string): Promise<boolean> {
+  const jsm = await jetstreamManager(nc);
+  const m = await jsm.streams.getMessage(KV_STREAM, { last_by_subj: `$KV.${KV_BUCKET}.${key}` }).catch((err: unknown) => {
+    if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
+    throw err;
+  });
+  return m !== null && (m.header?.get("KV-Operation") ?? "") === "";
 }

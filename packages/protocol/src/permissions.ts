@@ -17,9 +17,10 @@ export type Permissions = { publish: string[]; subscribe: string[] };
 
 const API = "$JS.API";
 const KV = `KV_${KV_BUCKET}`;
+/** KV reads: direct gets (any replica), and the stream leader's get; its subject list is a STREAM.INFO (`inspect`). */
 const readKv = [`${API}.DIRECT.GET.${KV}.>`, `${API}.STREAM.MSG.GET.${KV}`];
-/** `kv.keys()` reads through an ordered consumer it creates and deletes on the bucket's stream. */
-const listKv = [`${API}.CONSUMER.CREATE.${KV}.>`, `${API}.CONSUMER.DELETE.${KV}.>`, `${API}.CONSUMER.INFO.${KV}.>`, `$JS.FC.${KV}.>`];
+/** The counting consumers `countKeys` makes and deletes on the bucket's stream (nothing is delivered). */
+const countKv = [`${API}.CONSUMER.CREATE.${KV}.>`, `${API}.CONSUMER.DELETE.${KV}.>`];
 /** `ensureTopology` looks at every object before creating what is missing. */
 const inspect = [`${API}.INFO`, `${API}.STREAM.INFO.*`, `${API}.CONSUMER.INFO.${STREAMS.jobs}.${CONSUMERS.workers}`];
 /**
@@ -46,7 +47,7 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.STREAM.MSG.GET.${STREAMS.dlq}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.dlq}`,
       ...readKv,
-      ...listKv,
+      ...countKv,
       `$KV.${KV_BUCKET}.sweep.>`,
       `$KV.${KV_BUCKET}.cancel.>`,
       `$KV.${KV_BUCKET}.generation.>`,
@@ -81,14 +82,14 @@ export const ROLE_PERMISSIONS: Record<Role, Permissions> = {
       `${API}.STREAM.MSG.GET.${STREAMS.jobs}`,
       `${API}.STREAM.MSG.DELETE.${STREAMS.jobs}`,
       ...readKv,
-      ...listKv,
+      ...countKv,
       ...["done", "diverged", "failed", "recovered"].map((outcome) => `$KV.${KV_BUCKET}.${outcome}.>`),
       "dtf.dlq.>",
     ],
     subscribe: [inbox("aggregator"), `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.jobs}.${CONSUMERS.workers}`],
   },
   reader: {
-    publish: [...inspect, `${API}.STREAM.MSG.GET.${STREAMS.dlq}`, ...readKv, ...listKv],
+    publish: [...inspect, `${API}.STREAM.MSG.GET.${STREAMS.dlq}`, ...readKv, ...countKv],
     subscribe: [inbox("reader")],
   },
 };
