@@ -50,8 +50,11 @@ async function storeWithRun(dir: string) {
   return { store, ...run };
 }
 
-/** A fresh 8 MiB tmpfs (the test is skipped where mounting is not permitted). */
-async function smallDisk(ctx: Mocha.Context): Promise<string> {
+/**
+ * Runs `body` on a fresh 8 MiB tmpfs with an opener of the store on it; then closes what it opened
+ * and unmounts. The test is skipped where mounting is not permitted.
+ */
+async function onSmallDisk(ctx: Mocha.Context, body: (disk: string, open: () => Promise<ResultStore>) => Promise<void>): Promise<void> {
   const disk = fresh();
   try {
     await execFileAsync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], { timeout: 30_000 });
@@ -59,7 +62,17 @@ async function smallDisk(ctx: Mocha.Context): Promise<string> {
     console.log(`      skipped: mounting a small tmpfs is not permitted here (${(err as Error).message.split("\n")[0]})`);
     ctx.skip();
   }
-  return disk;
+  const opened: ResultStore[] = [];
+  try {
+    await body(disk, async () => {
+      const store = await ResultStore.open(join(disk, "sweep"));
+      opened.push(store);
+      return store;
+    });
+  } finally {
+    for (const store of opened) await store.close().catch(() => undefined);
+    await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
+  }
 }
 
 /** Fills `disk`: large files, then small ones for what is left. */
@@ -196,12 +209,9 @@ describe("result store", () => {
   });
 
   it("full disk - a commit that cannot be written fails for its writers, keeps none of their rows, and the store commits again once there is room", async function () {
-    const disk = await smallDisk(this);
-    let store: ResultStore | undefined;
-    try {
+    await onSmallDisk(this, async (disk, open) => {
       const { job, result, points } = await realRun();
-      store = await ResultStore.open(join(disk, "sweep"));
-      const opened = store;
+      const opened = await open();
       const write = (runId: string) => {
         opened.stageMetricsNow({ sweep_id: "s1", run_id: runId, attempt: 1, points });
         return opened.writeResult({ ...job, run_id: runId }, { ...result, run_id: runId });
@@ -230,21 +240,14 @@ describe("result store", () => {
       };
       expect(await stored(opened)).to.deep.equal(expected);
       await opened.close();
-      store = await ResultStore.open(join(disk, "sweep"));
-      expect(await stored(store)).to.deep.equal(expected);
-    } finally {
-      await store?.close().catch(() => undefined);
-      await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
-    }
+      expect(await stored(await open())).to.deep.equal(expected);
+    });
   });
 
   it("full disk, a result behind the failed commit - a result staged after a commit that discarded its run's metrics is refused, so no run is stored without them (a control staged without the check is)", async function () {
-    const disk = await smallDisk(this);
-    let store: ResultStore | undefined;
-    try {
+    await onSmallDisk(this, async (disk, open) => {
       const { job, result, points } = await realRun();
-      store = await ResultStore.open(join(disk, "sweep"));
-      const opened = store;
+      const opened = await open();
       const stageRun = (runId: string) => opened.stageMetrics({ sweep_id: "s1", run_id: runId, attempt: 1, points });
       const runOf = (runId: string) => [{ ...job, run_id: runId }, { ...result, run_id: runId }] as const;
       fill(disk);
@@ -266,10 +269,7 @@ describe("result store", () => {
         "SELECT r.run_id, (SELECT count(*) FROM metrics m WHERE m.run_id = r.run_id)::INTEGER AS n FROM runs r ORDER BY r.run_id",
       );
       expect(stored, "run-b: the hazard the check prevents, a run stored without its metrics").to.deep.equal([{ run_id: "run-b", n: 0 }]);
-    } finally {
-      await store?.close().catch(() => undefined);
-      await execFileAsync("umount", ["--lazy", disk], { timeout: 30_000 });
-    }
+    });
   });
 
   it("commitPromptly - results waiting for the group commit, and every later one, are committed without waiting for the delay", async () => {
