@@ -111,6 +111,29 @@ async function watchConnection(nc: NatsConnection, log?: (line: string) => void)
   }
 }
 
+const connectionStates = new WeakMap<NatsConnection, { up: boolean }>();
+
+/**
+ * A probe of whether the connection is up now: not closed, and not between a disconnect (or a
+ * stale link) and its reconnect. What a worker's readiness reports.
+ */
+export function connectionProbe(nc: NatsConnection): () => boolean {
+  let state = connectionStates.get(nc);
+  if (!state) {
+    const followed = { up: !nc.isClosed() };
+    connectionStates.set(nc, followed);
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "staleConnection") followed.up = false;
+        else if (s.type === "reconnect") followed.up = true;
+      }
+    })();
+    state = followed;
+  }
+  const known = state;
+  return () => known.up && !nc.isClosed();
+}
+
 /** The client's current TCP socket (nats.js internals: no public handle exists). */
 function socketOf(nc: NatsConnection): { destroy(): void } | undefined {
   return (nc as unknown as { protocol?: { transport?: { socket?: { destroy(): void } } } }).protocol?.transport?.socket;

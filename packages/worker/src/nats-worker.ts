@@ -15,7 +15,7 @@ import {
   SUBJECTS,
   sweepTokenOf,
 } from "@dtf/protocol";
-import { ensureTopology, publishDeadLetter, waitForTopology, workerSettings } from "@dtf/protocol/nats";
+import { connectionProbe, ensureTopology, publishDeadLetter, waitForTopology, workerSettings } from "@dtf/protocol/nats";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -182,7 +182,7 @@ export async function runNatsWorker(
   const log = options.log ?? ((line: string) => process.stderr.write(`dtf worker: ${line}\n`));
   const counters: WorkerCounters = { started: 0, ok: 0, diverged: 0, failed: 0, retried: 0, deadLettered: 0, running: 0 };
   // health first: a worker waiting for its first sweep is alive, and says so
-  const server = options.httpPort === undefined ? null : await serveHealth(options.httpHost ?? "127.0.0.1", options.httpPort, counters, options.signal);
+  const server = options.httpPort === undefined ? null : await serveHealth(options.httpHost ?? "127.0.0.1", options.httpPort, counters, options.signal, connectionProbe(nc));
   const address = server?.address();
   const port = address && typeof address === "object" ? address.port : null;
   if (server) log(`/healthz and /metrics on http://${(address as { address: string }).address}:${port}`);

@@ -44,7 +44,7 @@ describe("NATS worker loop (real nats-server)", function () {
       const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
       expect(health.status).to.equal(200);
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      expect(metrics).to.contain("dtf_worker_deadLettered_total 1");
+      expect(metrics).to.contain("dtf_worker_dead_lettered_total 1");
       expect(metrics).to.contain("dtf_worker_ok_total 1");
       stop.abort();
       expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).to.equal(503); // draining
@@ -83,6 +83,41 @@ describe("NATS worker loop (real nats-server)", function () {
       expect(again?.info.deliveryCount).to.equal(2);
       expect(Date.now() - t).to.be.below(10_000);
     } finally {
+      await nc.close();
+      await server.stop();
+    }
+  });
+
+  it("readiness - /readyz turns 503 while the NATS server is down and 200 once it is back; /healthz (liveness) stays 200, so a NATS outage restarts no worker", async () => {
+    const server = await NatsServer.start();
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    const stop = new AbortController();
+    let working: Promise<unknown> = Promise.resolve();
+    try {
+      await ensureTopology(nc);
+      const httpPort = await freePort();
+      working = runNatsWorker(nc, { threads: 1, signal: stop.signal, taskFile: faulty, httpPort, log: () => undefined });
+      const get = async (path: string) => {
+        const r = await fetch(`http://127.0.0.1:${httpPort}${path}`).catch(() => null);
+        return r ? `${r.status} ${(await r.text()).trim()}` : "no answer";
+      };
+      const until = async (path: string, want: string) => {
+        for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if ((await get(path)) === want) return;
+        expect(await get(path), path).to.equal(want);
+      };
+      await until("/readyz", "200 ok");
+      expect(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).to.contain("dtf_worker_nats_connected 1");
+      await server.kill();
+      await until("/readyz", "503 not connected to NATS");
+      expect(await get("/healthz")).to.equal("200 ok");
+      expect(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).to.contain("dtf_worker_nats_connected 0");
+      await server.restart();
+      await until("/readyz", "200 ok");
+      stop.abort();
+      expect(await get("/readyz")).to.equal("503 draining");
+    } finally {
+      stop.abort();
+      await working.catch(() => undefined);
       await nc.close();
       await server.stop();
     }

@@ -22,7 +22,7 @@ export const CLUSTER_HELP = `cluster mode (every command takes --nats URL, --cre
                                            validate, record the sweep, publish its unfinished runs;
                                            --wait: keep trying an unreachable or electing cluster S s
   dtf worker [--threads N] [--port P] [--host H]
-                                           pull and run jobs (SIGTERM drains); /healthz and /metrics on
+                                           pull and run jobs (SIGTERM drains); /healthz, /readyz, /metrics on
                                            H:P (default host 127.0.0.1; 0.0.0.0 in a pod)
   dtf aggregate --out DIR [--sweep ID]     store metrics and results (each store has its own consumer)
   dtf status SWEEP [--json] [--watch]      runs by outcome (ok, diverged, failed), running, queued,
@@ -117,7 +117,7 @@ export async function workerCommand(argv: string[], out: (l: string) => void): P
   const signal = shutdownSignal("dtf worker");
   return withNats(args, "dtf-worker", "worker", async (nc) => {
     const { counters } = await runNatsWorker(nc, { threads, signal, httpPort: port, httpHost: args.values.host?.at(-1), graceMs, maxDeliver, ackWaitMs }, (s) => {
-      out(`worker: ${threads} threads, ack wait ${s.ackWaitMs} ms, max deliver ${s.maxDeliver}${s.address ? `; /healthz and /metrics on ${s.address}` : ""}`);
+      out(`worker: ${threads} threads, ack wait ${s.ackWaitMs} ms, max deliver ${s.maxDeliver}${s.address ? `; /healthz, /readyz and /metrics on ${s.address}` : ""}`);
     });
     out(`worker stopped: ${JSON.stringify(counters)}`);
     return EXIT.ok;
