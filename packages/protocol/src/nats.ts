@@ -438,6 +438,12 @@ export const COUNT_TRIES_MS: readonly number[] = [1_000, 1_000, 1_000, 2_000, 2_
 /** How long the stream leader's count may take: 1.4–2.1 s for 10⁶ keys on 2.10, docs/performance.md. */
 const LEADER_COUNT_TIMEOUT_MS = 30_000;
 
+/**
+ * The reads of the KV stream's leader skip nats.js's API check: it asks the meta leader, which the
+ * stream leader does not need, and whether a leader answered is checked on each reply (`ledBy`).
+ */
+const LEADER_READ = { checkAPI: false } as const;
+
 /** A stream info page offset past any stream's subjects: the reply carries their total, none of them. */
 const PAST_EVERY_SUBJECT = Number.MAX_SAFE_INTEGER;
 
@@ -469,7 +475,7 @@ export async function countKeys(nc: NatsConnection, filter: string, triesMs: rea
 
 /** The server leading the bucket's stream; null on a server outside a cluster. */
 async function streamLeader(nc: NatsConnection): Promise<string | null> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, LEADER_READ);
   return ledBy((await jsm.streams.info(KV_STREAM)).cluster);
 }
 
@@ -485,7 +491,7 @@ function ledBy(cluster: { leader?: string } | undefined): string | null {
 
 /** The pending count of a one-replica consumer (last message per subject), and the server it ran on. */
 async function consumerCount(nc: NatsConnection, filter: string, timeoutMs: number): Promise<{ count: number; server?: string }> {
-  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  const jsm = await jetstreamManager(nc, { ...LEADER_READ, timeout: timeoutMs });
   const name = `count_${nuid.next()}`;
   const info = await jsm.consumers.add(KV_STREAM, {
     name,
@@ -520,7 +526,7 @@ export async function leaderCount(nc: NatsConnection, filter: string): Promise<n
  * stream leader lists them (the subjects of a stream info, 100 000 a page; see countKeys).
  */
 export async function doneRunIds(nc: NatsConnection, sweepId: string): Promise<Set<string>> {
-  const jsm = await jetstreamManager(nc, { timeout: LEADER_COUNT_TIMEOUT_MS });
+  const jsm = await jetstreamManager(nc, { ...LEADER_READ, timeout: LEADER_COUNT_TIMEOUT_MS });
   const prefix = `$KV.${KV_BUCKET}.done.${sweepId}.`;
   const info = await jsm.streams.info(KV_STREAM, { subjects_filter: `${prefix}>` });
   ledBy(info.cluster);
@@ -529,7 +535,7 @@ export async function doneRunIds(nc: NatsConnection, sweepId: string): Promise<S
 
 /** Whether the KV key is set (not deleted), as the bucket's stream leader has it (a direct get may be answered by a replica that is behind). */
 export async function keyIsSet(nc: NatsConnection, key: string): Promise<boolean> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, LEADER_READ);
   const m = await jsm.streams.getMessage(KV_STREAM, { last_by_subj: `$KV.${KV_BUCKET}.${key}` }).catch((err: unknown) => {
     if (isApiError(err, JetStreamApiCodes.NoMessageFound)) return null;
     throw err;
