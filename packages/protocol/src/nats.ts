@@ -433,7 +433,7 @@ async function deleteJobsOneByOne(jsm: JetStreamManager, sweepId: string): Promi
  * milliseconds (0.3 s for 10⁶ keys on nats-server 2.10); one placed on a dead server never does.
  * The last leaves 2.9 its 6–7 s for 10⁶ keys. After them, the stream leader counts (slower).
  */
-export const COUNT_TRIES_MS: readonly number[] = [1_000, 1_000, 1_000, 2_000, 2_000, 10_000];
+const COUNT_TRIES_MS: readonly number[] = [1_000, 1_000, 1_000, 2_000, 2_000, 10_000];
 
 /** How long the stream leader's count may take: 1.4–2.1 s for 10⁶ keys on 2.10, docs/performance.md. */
 const LEADER_COUNT_TIMEOUT_MS = 30_000;
