@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
-import { runToEnd } from "./kit/processes.ts";
+import { exited, runToEnd, spawnTracked, stopped } from "./kit/processes.ts";
 import { tmp } from "./support/dtf.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -56,5 +56,16 @@ describe("test kit - nothing a test starts outlives it", function () {
     expect(r.last, r.output).to.equal("1 passed, 1 failed");
     expect(isAlive(r.pids.tracked), "the hanging test's child").to.equal(false);
     expect(Date.now() - started, "stopped by the watchdog, not the kit's own 120 s limit").to.be.below(100_000);
+  });
+
+  it("a child that ignores its stop signal fails the test within the limit, named with its last output, and is killed (a child that stops passes)", async () => {
+    const stubborn = spawnTracked(process.execPath, ["-e", "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('up'); setInterval(() => {}, 1000)"]);
+    while (!stubborn.log().includes("up")) await new Promise((r) => setTimeout(r, 50));
+    const outcome = await stopped(stubborn, "SIGTERM", 1_000).then(() => "stopped", (err: Error) => err.message);
+    expect(outcome).to.match(/^pid \d+ did not end within 1 s of SIGTERM \(killed with its group\); its last output:\n(.|\n)*ignoring SIGTERM/);
+    expect(stubborn.signalCode).to.equal("SIGKILL");
+    const willing = spawnTracked(process.execPath, ["-e", "setInterval(() => {}, 1000)"]);
+    await stopped(willing, "SIGTERM", 1_000);
+    expect(await exited(willing)).to.equal("SIGTERM");
   });
 });

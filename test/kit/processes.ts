@@ -67,15 +67,30 @@ export const exited = (child: ChildProcess) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? -1));
   });
 
+/** How long a signalled child may take to end: a worker's drain is 30 s at most. */
+const STOP_LIMIT_MS = 90_000;
+
 /**
  * Signals the child itself (not its group: how it stops what it started is part of what is
  * tested) and waits until it has ended; what it leaves behind dies with its group after the test.
+ * One that has not ended within `limitMs` is killed with its group, and the test fails naming
+ * it and its last output (rather than at mocha's timeout, with nothing to go on).
  */
-export async function stopped(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+export async function stopped(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", limitMs = STOP_LIMIT_MS): Promise<void> {
   if (!alive(child)) return;
   const done = exited(child);
   child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), limitMs);
+  });
+  const outcome = await Promise.race([done, late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return;
+  signalGroup(child);
   await done;
+  const log = "log" in child && typeof child.log === "function" ? String(child.log()).slice(-3000) : "";
+  throw new Error(`pid ${child.pid} did not end within ${limitMs / 1000} s of ${signal} (killed with its group); its last output:\n${log}`);
 }
 
 export type RunOptions = Omit<SpawnOptions, "stdio" | "detached"> & {
